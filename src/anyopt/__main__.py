@@ -1,0 +1,5 @@
+"""``python -m anyopt``: same as the ``anyopt`` console script."""
+
+from anyopt.cli import main
+
+raise SystemExit(main())

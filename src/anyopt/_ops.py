@@ -1,0 +1,123 @@
+"""Leaf operations for algorithm code, resolved from the array's own framework.
+
+``_ops.sqrt(x)`` calls ``numpy.sqrt``, ``jax.numpy.sqrt``, ``torch.sqrt`` or
+``mlx.core.sqrt`` depending on ``type(x)``; arithmetic operators are used directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyopt import backends
+
+_NUMBERS = (int, float, bool)
+
+
+def _b(x):
+    return backends.of(x)
+
+
+def sqrt(x):
+    return _b(x).sqrt(x)
+
+
+def abs(x):  # noqa: A001
+    return _b(x).abs(x)
+
+
+def sign(x):
+    return _b(x).sign(x)
+
+
+def tanh(x):
+    return _b(x).tanh(x)
+
+
+def cos(x):
+    return _b(x).cos(x)
+
+
+def maximum(a, b):
+    return _b(b if isinstance(a, _NUMBERS) else a).maximum(a, b)
+
+
+def minimum(a, b):
+    return _b(b if isinstance(a, _NUMBERS) else a).minimum(a, b)
+
+
+def where(cond, x, y):
+    if isinstance(cond, bool):
+        return x if cond else y
+    return _b(cond).where(cond, x, y)
+
+
+def clip(x, lo=None, hi=None):
+    return _b(x).clip(x, lo, hi)
+
+
+def sum(x):  # noqa: A001
+    return _b(x).sum(x)
+
+
+def max(x):  # noqa: A001
+    return _b(x).max(x)
+
+
+def isfinite(x):
+    return _b(x).isfinite(x)
+
+
+def vdot(a, b):
+    return _b(a).vdot(a, b)
+
+
+def square(x):
+    return x * x
+
+
+def dtype(x) -> Any:
+    """The dtype of leaf ``x`` (Python floats count as float64)."""
+    d = getattr(x, "dtype", None)
+    return d if d is not None else _b(x).asarray(x).dtype
+
+
+def like(s, x):
+    """Scalar ``s`` ready to combine with leaf ``x`` without changing x's dtype.
+
+    Python numbers are weakly typed on every framework and pass through; arrays
+    (0-d learning rates, schedule outputs, bias corrections) are cast to x's dtype.
+    """
+    d = getattr(x, "dtype", None)
+    if isinstance(s, _NUMBERS) or d is None:
+        return s
+    if getattr(s, "dtype", None) == d and backends.of(s) is backends.of(x):
+        return s
+    return _b(x).asarray(s, d, like=x)
+
+
+def astype(x, dtype):
+    """Casts leaf ``x`` to ``dtype`` (a dtype of any framework, or a name)."""
+    b = _b(x)
+    return b.astype(x, b.dtype(backends.dtype_name(dtype)))
+
+
+def zeros_like(x, dtype=None):
+    b = _b(x)
+    return b.zeros_like(x, None if dtype is None else b.dtype(backends.dtype_name(dtype)))
+
+
+def full_like(x, value, dtype=None):
+    b = _b(x)
+    return b.full_like(x, value, None if dtype is None else b.dtype(backends.dtype_name(dtype)))
+
+
+def is_floating(x) -> bool:
+    return _b(x).is_floating(x)
+
+
+def size(x) -> int:
+    return _b(x).size(x)
+
+
+def to_float(x) -> float:
+    return x if isinstance(x, float) else _b(x).to_float(x)

@@ -1,0 +1,232 @@
+"""The tree vocabulary every algorithm is written in.
+
+All functions take and return trees of one framework's arrays; ``map`` is the only
+place trees are walked, and it checks structures and frameworks as it goes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import operator
+from typing import Any, Callable
+
+from anyopt import _ops, backends
+
+INT32_MAX = 2**31 - 1
+
+
+def is_none(x: Any) -> bool:
+    return x is None
+
+
+def map(f: Callable, tree: Any, *rest: Any, is_leaf: Callable[[Any], bool] | None = None) -> Any:  # noqa: A001
+    """``f`` applied leaf-wise over ``tree`` and trees sharing its structure (or deeper)."""
+    leaves, treedef = backends.flatten(tree, is_leaf)
+    if not rest:
+        backends.check_one_framework(leaves, (tree,))
+        return backends.unflatten(treedef, [f(x) for x in leaves])
+    others = [backends.flatten_up_to(treedef, r, tree) for r in rest]
+    backends.check_one_framework(itertools.chain(leaves, *others), (tree, *rest))
+    return backends.unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def leaves(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> list:
+    return backends.flatten(tree, is_leaf)[0]
+
+
+def backend_of(tree: Any):
+    """The backend module of a tree's arrays (NumPy for an empty tree or Python numbers)."""
+    return backends.check_one_framework(leaves(tree), (tree,)) or backends.load("numpy")
+
+
+def count_init(params: Any):
+    """The int32 zero step counter, on the framework (and device) of ``params``."""
+    found = leaves(params)
+    b = backend_of(params)
+    return b.count_zero(found[0] if found else None)
+
+
+def safe_increment(count: Any) -> Any:
+    """``count + 1``, saturating at the dtype's maximum instead of wrapping around."""
+    return _ops.where(count < INT32_MAX, count + 1, count)
+
+
+# --- construction and casting -------------------------------------------------------------
+def zeros_like(tree: Any, dtype: Any = None) -> Any:
+    return map(lambda x: _ops.zeros_like(x, dtype), tree)
+
+
+def ones_like(tree: Any, dtype: Any = None) -> Any:
+    return map(lambda x: _ops.full_like(x, 1, dtype), tree)
+
+
+def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
+    return map(lambda x: _ops.full_like(x, fill_value, dtype), tree)
+
+
+def cast(tree: Any, dtype: Any) -> Any:
+    if dtype is None:
+        return tree
+    return map(lambda x: _ops.astype(x, dtype), tree)
+
+
+def cast_like(tree: Any, other_tree: Any) -> Any:
+    return map(lambda t, o: _ops.astype(t, o.dtype) if hasattr(o, "dtype") else t, tree, other_tree)
+
+
+def dtype(tree: Any) -> Any:
+    """The single dtype shared by every leaf; ``ValueError`` naming the odd leaf otherwise."""
+    pairs = backends.leaves_with_path(tree)
+    if not pairs:
+        raise ValueError("anyopt.tree.dtype: the tree has no leaves")
+    first = _ops.dtype(pairs[0][1])
+    for path, x in pairs:
+        if _ops.dtype(x) != first:
+            raise ValueError(
+                f"anyopt.tree.dtype: leaves have different dtypes: {pairs[0][0]} is {first}, "
+                f"{path} is {_ops.dtype(x)}"
+            )
+    return first
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+def add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
+    return map(lambda *xs: builtins.sum(xs[1:], xs[0]), tree_x, tree_y, *other_trees)
+
+
+def sub(tree_x: Any, tree_y: Any) -> Any:
+    return map(operator.sub, tree_x, tree_y)
+
+
+def mul(tree_x: Any, tree_y: Any) -> Any:
+    return map(operator.mul, tree_x, tree_y)
+
+
+def div(tree_x: Any, tree_y: Any) -> Any:
+    return map(operator.truediv, tree_x, tree_y)
+
+
+def scale(scalar: Any, tree: Any) -> Any:
+    return map(lambda x: _ops.like(scalar, x) * x, tree)
+
+
+def add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
+    return map(
+        lambda x, y: None if x is None else x + _ops.like(scalar, y) * y,
+        tree_x,
+        tree_y,
+        is_leaf=is_none,
+    )
+
+
+def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
+    return map(lambda x: _ops.clip(x, min_value, max_value), tree)
+
+
+def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
+    return map(lambda x, y: _ops.where(condition, x, y), tree_x, tree_y)
+
+
+# --- reductions ---------------------------------------------------------------------------
+def sum(tree: Any) -> Any:  # noqa: A001
+    return builtins.sum((_ops.sum(x) for x in leaves(tree)), 0)
+
+
+def vdot(tree_x: Any, tree_y: Any) -> Any:
+    return builtins.sum(leaves(map(_ops.vdot, tree_x, tree_y)), 0)
+
+
+def max(tree: Any) -> Any:  # noqa: A001
+    found = [_ops.max(x) for x in leaves(tree) if _ops.size(x)]
+    out = -float("inf")
+    for m in found:
+        out = _ops.maximum(m, out)
+    return out
+
+
+def size(tree: Any) -> int:
+    return builtins.sum(_ops.size(x) for x in leaves(tree))
+
+
+def norm(tree: Any, ord: Any = None, squared: bool = False) -> Any:  # noqa: A002
+    """The norm of the tree seen as one flat vector (ord None/2, 1 or 'inf')."""
+    if ord is None or ord == 2:
+        sq = sum(map(_ops.square, tree))
+        return sq if squared else _ops.sqrt(_as_array(sq, tree))
+    if ord == 1:
+        out = sum(map(_ops.abs, tree))
+    elif ord in (float("inf"), "inf", "infinity"):
+        out = max(map(_ops.abs, tree))
+    else:
+        raise ValueError(f"anyopt.tree.norm: ord must be None, 1, 2 or 'inf'; got {ord!r}")
+    return out * out if squared else out
+
+
+def _as_array(value: Any, tree: Any) -> Any:
+    if isinstance(value, (int, float)):
+        return backend_of(tree).asarray(float(value))
+    return value
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False):
+    def close(x, y):
+        bx = backends.of(x)
+        x, y = bx.to_numpy(x), backends.of(y).to_numpy(y)
+        return bool(backends.load("numpy").xp.allclose(x, y, rtol, atol, equal_nan))
+
+    return builtins.all(leaves(map(close, a, b)))
+
+
+# --- moments ------------------------------------------------------------------------------
+def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """EMA of the ``order``-th power: ``(1 - decay) * g**order + decay * m``."""
+    return map(
+        lambda g, m: None
+        if g is None
+        else (1 - _ops.like(decay, m)) * (g**order) + _ops.like(decay, m) * m,
+        updates,
+        moments,
+        is_leaf=is_none,
+    )
+
+
+def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """EMA of ``|g|**order`` (element-wise; equals ``g**order`` for real even orders)."""
+    return update_moment(updates, moments, decay, order)
+
+
+def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
+    """``max(|g| + eps, decay * m)``: the infinity-norm moment of Adamax."""
+    return map(
+        lambda g, m: None if g is None else _ops.maximum(_ops.abs(g) + eps, decay * m),
+        updates,
+        moments,
+        is_leaf=is_none,
+    )
+
+
+def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
+    """``moment / (1 - decay**count)``, the correction cast to each leaf's dtype."""
+    correction = 1 - decay**count
+    return map(lambda t: t / _ops.like(correction, t), moment)
+
+
+# --- random -------------------------------------------------------------------------------
+def split_key_like(rng_key: Any, target_tree: Any) -> Any:
+    """One fresh key per leaf of ``target_tree``, keys of ``rng_key``'s framework."""
+    treedef = backends.flatten(target_tree)[1]
+    n = len(leaves(target_tree))
+    keys = backends.of(rng_key).split(rng_key, n) if n else []
+    return backends.unflatten(treedef, [keys[i] for i in range(n)])
+
+
+def random_like(rng_key: Any, target_tree: Any, sampler: Any = None, dtype: Any = None) -> Any:
+    """A tree like ``target_tree`` of standard normal draws (or ``sampler(key, shape, dtype)``)."""
+    b = backends.of(rng_key)
+
+    def draw(key, x):
+        d = b.dtype(backends.dtype_name(dtype if dtype is not None else _ops.dtype(x)))
+        return (sampler or b.normal)(key, tuple(x.shape), d)
+
+    return map(draw, split_key_like(rng_key, target_tree), target_tree)

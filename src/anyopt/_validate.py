@@ -1,0 +1,62 @@
+"""Hyperparameter checks made when a transformation is built.
+
+Only concrete Python numbers are checked: arrays and tracers (e.g. injected
+hyperparameters under ``jax.jit``) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from anyopt import backends
+
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _concrete(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def non_negative(fn: str, arg: str, value: Any) -> None:
+    if _concrete(value) and not value >= 0:
+        raise ValueError(f"{fn}: {arg} must be >= 0; got {value!r}")
+
+
+def positive(fn: str, arg: str, value: Any) -> None:
+    if _concrete(value) and not value > 0:
+        raise ValueError(f"{fn}: {arg} must be > 0; got {value!r}")
+
+
+def unit_interval(fn: str, arg: str, value: Any, *, closed: bool = False) -> None:
+    """``value`` in [0, 1) (or [0, 1] when ``closed``)."""
+    if not _concrete(value):
+        return
+    ok = 0 <= value <= 1 if closed else 0 <= value < 1
+    if not ok:
+        rule = "[0, 1]" if closed else "[0, 1)"
+        raise ValueError(f"{fn}: {arg} must be in {rule}; got {value!r}")
+
+
+def learning_rate(fn: str, value: Any) -> None:
+    if not callable(value):
+        non_negative(fn, "learning_rate", value)
+
+
+def float_dtype(fn: str, arg: str, value: Any) -> None:
+    if value is None:
+        return
+    try:
+        name = backends.dtype_name(value)
+    except TypeError:
+        name = None
+    if name not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"{fn}: {arg} must be a floating dtype ({', '.join(_FLOAT_DTYPES)}) or None; "
+            f"got {value!r}"
+        )
+
+
+def choice(fn: str, arg: str, value: Any, options: tuple) -> None:
+    if value not in options:
+        raise ValueError(f"{fn}: {arg} must be one of {options}; got {value!r}")

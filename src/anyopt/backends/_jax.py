@@ -1,0 +1,79 @@
+"""JAX backend: leaf operations on ``jax.Array`` (and tracers under jit/vmap/grad)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+NAME = "jax"
+xp = jnp
+
+sqrt, abs, sign, tanh, cos, exp, log = jnp.sqrt, jnp.abs, jnp.sign, jnp.tanh, jnp.cos, jnp.exp, jnp.log
+maximum, minimum, where, isfinite = jnp.maximum, jnp.minimum, jnp.where, jnp.isfinite
+sum, max, min, mean, all, any = jnp.sum, jnp.max, jnp.min, jnp.mean, jnp.all, jnp.any
+
+
+def dtype(name: str):
+    return jnp.dtype(name)
+
+
+def dtype_name(d) -> str:
+    return jnp.dtype(d).name
+
+
+def astype(x, d):
+    return jnp.asarray(x).astype(d)
+
+
+def asarray(value, d=None, like=None):
+    return jnp.asarray(value, dtype=d)
+
+
+def zeros_like(x, d=None):
+    return jnp.zeros_like(x, dtype=d)
+
+
+def full_like(x, value, d=None):
+    return jnp.full_like(x, value, dtype=d)
+
+
+def clip(x, lo=None, hi=None):
+    return jnp.clip(x, lo, hi)
+
+
+def count_zero(like=None):
+    return jnp.zeros([], jnp.int32)
+
+
+def is_floating(x) -> bool:
+    return jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)
+
+
+def vdot(a, b):
+    return jnp.vdot(a, b)
+
+
+def size(x) -> int:
+    return int(jnp.size(x))
+
+
+def to_float(x) -> float:
+    return float(x)
+
+
+def to_numpy(x):
+    import numpy as np
+
+    return np.asarray(x)
+
+
+def key(seed: int):
+    return jax.random.PRNGKey(seed)
+
+
+def split(k, num: int = 2):
+    return jax.random.split(k, num)
+
+
+def normal(k, shape, d=None):
+    return jax.random.normal(k, shape, d or jnp.float32)

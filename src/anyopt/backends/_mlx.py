@@ -1,0 +1,83 @@
+"""MLX backend: leaf operations on ``mlx.core.array``."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+NAME = "mlx"
+xp = mx
+
+sqrt, abs, sign, tanh, cos, exp, log = mx.sqrt, mx.abs, mx.sign, mx.tanh, mx.cos, mx.exp, mx.log
+maximum, minimum, where, isfinite = mx.maximum, mx.minimum, mx.where, mx.isfinite
+sum, max, min, mean, all, any = mx.sum, mx.max, mx.min, mx.mean, mx.all, mx.any
+
+
+def dtype(name: str):
+    d = getattr(mx, name, None)
+    if not isinstance(d, mx.Dtype):
+        raise TypeError(f"mlx has no dtype named {name!r}")
+    return d
+
+
+def dtype_name(d) -> str:
+    return str(d).rsplit(".", 1)[-1]
+
+
+def astype(x, d):
+    return mx.array(x).astype(d) if not isinstance(x, mx.array) else x.astype(d)
+
+
+def asarray(value, d=None, like=None):
+    if isinstance(value, mx.array):
+        return value if d is None else value.astype(d)
+    return mx.array(value, dtype=d) if d is not None else mx.array(value)
+
+
+def zeros_like(x, d=None):
+    return mx.zeros(x.shape, dtype=d or x.dtype)
+
+
+def full_like(x, value, d=None):
+    return mx.full(x.shape, value, dtype=d or x.dtype)
+
+
+def clip(x, lo=None, hi=None):
+    return mx.clip(x, lo, hi)
+
+
+def count_zero(like=None):
+    return mx.array(0, dtype=mx.int32)
+
+
+def is_floating(x) -> bool:
+    return mx.issubdtype(x.dtype, mx.inexact)
+
+
+def vdot(a, b):
+    return mx.sum(mx.conj(a) * b) if mx.issubdtype(a.dtype, mx.complexfloating) else mx.sum(a * b)
+
+
+def size(x) -> int:
+    return int(x.size)
+
+
+def to_float(x) -> float:
+    return x.item()
+
+
+def to_numpy(x):
+    import numpy as np
+
+    return np.array(x)
+
+
+def key(seed: int):
+    return mx.random.key(seed)
+
+
+def split(k, num: int = 2):
+    return mx.random.split(k, num)
+
+
+def normal(k, shape, d=None):
+    return mx.random.normal(shape, dtype=d or mx.float32, key=k)

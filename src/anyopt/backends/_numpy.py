@@ -1,0 +1,88 @@
+"""NumPy backend: leaf operations on ``numpy.ndarray`` (and Python scalars)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAME = "numpy"
+xp = np
+
+sqrt, abs, sign, tanh, cos, exp, log = np.sqrt, np.abs, np.sign, np.tanh, np.cos, np.exp, np.log
+maximum, minimum, where, isfinite = np.maximum, np.minimum, np.where, np.isfinite
+sum, max, min, mean, all, any = np.sum, np.max, np.min, np.mean, np.all, np.any
+
+
+def dtype(name: str):
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise TypeError("numpy has no bfloat16 dtype; install ml_dtypes") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def dtype_name(d) -> str:
+    return np.dtype(d).name
+
+
+def astype(x, d):
+    return np.asarray(x).astype(d, copy=False)
+
+
+def asarray(value, d=None, like=None):
+    return np.asarray(value, dtype=d)
+
+
+def zeros_like(x, d=None):
+    return np.zeros_like(x, dtype=d)
+
+
+def full_like(x, value, d=None):
+    return np.full_like(x, value, dtype=d)
+
+
+def clip(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+def count_zero(like=None):
+    return np.zeros([], np.int32)
+
+
+def is_floating(x) -> bool:
+    return np.issubdtype(np.asarray(x).dtype, np.inexact)
+
+
+def vdot(a, b):
+    return np.vdot(a, b)
+
+
+def size(x) -> int:
+    return int(np.size(x))
+
+
+def to_float(x) -> float:
+    return float(x)
+
+
+def to_numpy(x):
+    return np.asarray(x)
+
+
+# Random keys: a uint32 pair, as in JAX and MLX, consumed by numpy's Philox generator.
+def key(seed: int):
+    return np.array([0, seed & 0xFFFFFFFF], dtype=np.uint32)
+
+
+def _generator(k):
+    return np.random.Generator(np.random.Philox(key=int(k[0]) << 32 | int(k[1])))
+
+
+def split(k, num: int = 2):
+    return _generator(k).integers(0, 2**32, size=(num, 2), dtype=np.uint32)
+
+
+def normal(k, shape, d=None):
+    out = _generator(k).standard_normal(shape)
+    return out.astype(d or np.float32)

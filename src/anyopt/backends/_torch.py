@@ -1,0 +1,127 @@
+"""PyTorch backend: leaf operations on ``torch.Tensor`` (parameters included)."""
+
+from __future__ import annotations
+
+import torch
+
+NAME = "torch"
+xp = torch
+
+sqrt, abs, sign, tanh, cos, exp, log = (
+    torch.sqrt,
+    torch.abs,
+    torch.sign,
+    torch.tanh,
+    torch.cos,
+    torch.exp,
+    torch.log,
+)
+isfinite, sum, max, min, all, any = (
+    torch.isfinite,
+    torch.sum,
+    torch.amax,
+    torch.amin,
+    torch.all,
+    torch.any,
+)
+
+
+def _pair(a, b):
+    """torch's binary ops want two tensors: lift a Python scalar next to a tensor."""
+    if not isinstance(a, torch.Tensor):
+        a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
+    elif not isinstance(b, torch.Tensor):
+        b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+    return a, b
+
+
+def maximum(a, b):
+    return torch.maximum(*_pair(a, b))
+
+
+def minimum(a, b):
+    return torch.minimum(*_pair(a, b))
+
+
+def where(cond, x, y):
+    return torch.where(cond, x, y)
+
+
+def mean(x):
+    return torch.mean(x)
+
+
+def dtype(name: str):
+    d = getattr(torch, name, None)
+    if not isinstance(d, torch.dtype):
+        raise TypeError(f"torch has no dtype named {name!r}")
+    return d
+
+
+def dtype_name(d) -> str:
+    return str(d).rsplit(".", 1)[-1]
+
+
+def astype(x, d):
+    return x.to(d) if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=d)
+
+
+def asarray(value, d=None, like=None):
+    device = like.device if isinstance(like, torch.Tensor) else None
+    return torch.as_tensor(value, dtype=d, device=device)
+
+
+def zeros_like(x, d=None):
+    return torch.zeros_like(x, dtype=d, memory_format=torch.preserve_format)
+
+
+def full_like(x, value, d=None):
+    return torch.full_like(x, value, dtype=d)
+
+
+def clip(x, lo=None, hi=None):
+    return torch.clamp(x, lo, hi)
+
+
+def count_zero(like=None):
+    device = like.device if isinstance(like, torch.Tensor) else None
+    return torch.zeros([], dtype=torch.int32, device=device)
+
+
+def is_floating(x) -> bool:
+    return x.is_floating_point() or x.is_complex()
+
+
+def vdot(a, b):
+    return torch.sum(a.conj() * b) if a.is_complex() else torch.sum(a * b)
+
+
+def size(x) -> int:
+    return x.numel()
+
+
+def to_float(x) -> float:
+    return float(x.item())
+
+
+def to_numpy(x):
+    return x.detach().cpu().numpy()
+
+
+# Random keys: a pair of int64 seeds feeding a private torch.Generator.
+def key(seed: int):
+    return torch.tensor([0, seed], dtype=torch.int64)
+
+
+def _generator(k):
+    g = torch.Generator(device="cpu")
+    g.manual_seed((int(k[0]) << 32 ^ int(k[1])) & 0xFFFFFFFFFFFFFFF)
+    return g
+
+
+def split(k, num: int = 2):
+    return torch.randint(0, 2**31 - 1, (num, 2), generator=_generator(k), dtype=torch.int64)
+
+
+def normal(k, shape, d=None):
+    return torch.randn(tuple(shape), generator=_generator(k), dtype=d or torch.float32)
