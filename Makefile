@@ -15,8 +15,8 @@ demo: $(BIN)/anyopt
 	$(BIN)/anyopt demo
 
 lint: $(BIN)/anyopt
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q

@@ -52,8 +52,8 @@ def test_demo_table_lists_every_framework(demo):
     assert list(results) == BACKENDS
     rows = [line.split("│") for line in text.splitlines() if line.startswith("│")]
     assert [cells[1].strip() for cells in rows] == BACKENDS
-    for cells, name in zip(rows, BACKENDS):
-        assert cells[2].strip() == f"{results[name]['final_loss']:.6g}"
+    for cells, name in zip(rows, BACKENDS, strict=True):
+        assert cells[2].strip() == f"{results[name]['final_loss']:#.6g}"
 
 
 def test_demo_loss_decreases(demo):

@@ -95,6 +95,16 @@ def like(s, x):
     return _b(x).asarray(s, d, like=x)
 
 
+def bias_correction_denominator(decay, count, x):
+    """``1 - decay**count`` in float32 (float64 for float64 ``x``), cast to x's dtype."""
+    b = _b(x)
+    name = "float64" if backends.dtype_name(dtype(x)) == "float64" else "float32"
+    compute = b.dtype(name)
+    base = b.asarray(decay, compute, like=x)
+    out = 1 - base ** b.astype(count, compute)
+    return out if name == backends.dtype_name(dtype(x)) else b.astype(out, dtype(x))
+
+
 def astype(x, dtype):
     """Casts leaf ``x`` to ``dtype`` (a dtype of any framework, or a name)."""
     b = _b(x)

@@ -207,9 +207,20 @@ def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> 
 
 
 def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
-    """``moment / (1 - decay**count)``, the correction cast to each leaf's dtype."""
-    correction = 1 - decay**count
-    return map(lambda t: t / _ops.like(correction, t), moment)
+    """``moment / (1 - decay**count)``.
+
+    The correction is computed in float32 (float64 for float64 leaves) from ``decay``
+    rounded to that precision, as optax does, then cast to each leaf's dtype.
+    """
+    corrections: dict = {}
+
+    def correct(t):
+        key = _ops.dtype(t)
+        if key not in corrections:
+            corrections[key] = _ops.bias_correction_denominator(decay, count, t)
+        return t / corrections[key]
+
+    return map(correct, moment)
 
 
 # --- random -------------------------------------------------------------------------------

@@ -122,7 +122,10 @@ def check_one_framework(leaves: Iterable[Any], trees: tuple = ()) -> ModuleType 
     for t in set(map(type, leaves)):
         if t in _NEUTRAL or t is type(None):
             continue
-        found.setdefault(of_type(t).NAME, t)
+        b = _BY_TYPE.get(t)
+        if b is None and _ROOTS.get(t.__module__.split(".")[0]) is None:
+            continue  # not an array (a subtree cut by flatten_up_to, a MaskedNode ...)
+        found.setdefault((b or of_type(t)).NAME, t)
     if len(found) > 1:
         raise TypeError(_mixed_message(found, trees))
     return load(next(iter(found))) if found else None

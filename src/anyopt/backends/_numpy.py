@@ -26,12 +26,15 @@ def dtype_name(d) -> str:
     return np.dtype(d).name
 
 
+# 0-d results are NumPy scalars: their arithmetic (scalar powf ...) rounds like JAX's.
 def astype(x, d):
-    return np.asarray(x).astype(d, copy=False)
+    out = np.asarray(x).astype(d, copy=False)
+    return out[()] if out.ndim == 0 else out
 
 
 def asarray(value, d=None, like=None):
-    return np.asarray(value, dtype=d)
+    out = np.asarray(value, dtype=d)
+    return out[()] if out.ndim == 0 else out
 
 
 def zeros_like(x, d=None):

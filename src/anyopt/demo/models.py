@@ -112,7 +112,7 @@ def _torch_backend() -> Backend:
         z = _forward(leaves, x, torch.tanh)
         loss = torch.mean(torch.logsumexp(z, dim=1) - torch.sum(z * y, dim=1))
         grads = torch.autograd.grad(loss, list(leaves.values()))
-        return loss.detach(), dict(zip(leaves, grads))
+        return loss.detach(), dict(zip(leaves, grads, strict=True))
 
     def forward(p, x):
         with torch.no_grad():

@@ -140,7 +140,7 @@ def make_table(results: dict, ref: str, optimizer: str, lr: float, steps: int) -
     for name, r in results.items():
         table.add_row(
             name,
-            f"{r['final_loss']:.6g}",
+            f"{r['final_loss']:#.6g}",
             f"{r['accuracy']:.1%}",
             f"{r['time_s']:.2f} s",
             "—" if name == ref else f"{r['diff']:+.2e}",
