@@ -43,13 +43,14 @@ class Backend:
         return backends.load(self.name).dtype(name)
 
     def array(self, a, dtype: str | None = None):
+        """``a`` as this framework's array; low-precision dtypes go through float32."""
         a = np.asarray(a)
-        d = self.dtype(dtype or a.dtype.name)
-        if self.name in ("torch", "mlx") and dtype in ("float16", "bfloat16"):
-            return self._to(a.astype(np.float32), self.dtype("float32")).to(d) if (
-                self.name == "torch"
-            ) else self._to(a.astype(np.float32), self.dtype("float32")).astype(d)
-        return self._to(a, d)
+        dtype = dtype or a.dtype.name
+        if dtype in ("float16", "bfloat16") and self.name != "numpy":
+            from anyopt import _ops
+
+            return _ops.astype(self._to(a.astype(np.float32), self.dtype("float32")), dtype)
+        return self._to(a, self.dtype(dtype))
 
     def tree(self, np_tree, dtype: str | None = None):
         from anyopt import _tree
@@ -62,8 +63,10 @@ class Backend:
 
         if x is None or isinstance(x, (int, float)):
             return x
-        return np.asarray(backends.of(x).to_numpy(x), dtype=np.float64) if _is_float(x) else (
-            np.asarray(backends.of(x).to_numpy(x))
+        return (
+            np.asarray(backends.of(x).to_numpy(x), dtype=np.float64)
+            if _is_float(x)
+            else (np.asarray(backends.of(x).to_numpy(x)))
         )
 
     def __repr__(self):

@@ -77,7 +77,9 @@ CASES = {
     "sgd/momentum": lambda lib: lib.sgd(0.05, momentum=0.9),
     "sgd/nesterov": lambda lib: lib.sgd(0.05, momentum=0.9, nesterov=True),
     "adam": lambda lib: lib.adam(0.01),
-    "adam/schedule": lambda lib: lib.adam(lib.warmup_cosine_decay_schedule(0.0, 0.02, 10, 50, 1e-3)),
+    "adam/schedule": lambda lib: lib.adam(
+        lib.warmup_cosine_decay_schedule(0.0, 0.02, 10, 50, 1e-3)
+    ),
     "adamw": lambda lib: lib.adamw(0.01, weight_decay=0.05),
     "adamw/mask": lambda lib: lib.adamw(0.01, weight_decay=0.05, mask=_mask),
     "nadam": lambda lib: lib.nadam(0.01),
@@ -96,7 +98,9 @@ CASES = {
         lib.constant_schedule(0.01), eps=0.1, centered=True, bias_correction=True
     ),
     "lion": lambda lib: lib.lion(0.001),
-    "lion/schedule_decay": lambda lib: lib.lion(0.001, weight_decay=lib.linear_schedule(0.1, 0, 20)),
+    "lion/schedule_decay": lambda lib: lib.lion(
+        0.001, weight_decay=lib.linear_schedule(0.1, 0, 20)
+    ),
     "sign_sgd": lambda lib: lib.sign_sgd(0.01),
     "signum": lambda lib: lib.signum(0.01, beta=0.8),
 }

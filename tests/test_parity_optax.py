@@ -12,11 +12,12 @@ import functools
 import numpy as np
 import optax
 import pytest
-from conftest import Backend, random_tree, relative_error_norm
-from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
 
 import anyopt
 from anyopt import _tree as anyopt_tree
+
+from conftest import Backend, random_tree, relative_error_norm
+from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
 
 STEPS = 50
 RTOL = 1e-5
@@ -45,7 +46,10 @@ def plain(tree, backend):
     if tree is None:
         return None
     if isinstance(tree, tuple) and hasattr(type(tree), "_fields"):
-        return {"type": type(tree).__name__, **{f: plain(v, backend) for f, v in tree._asdict().items()}}
+        return {
+            "type": type(tree).__name__,
+            **{f: plain(v, backend) for f, v in tree._asdict().items()},
+        }
     if isinstance(tree, (list, tuple)):
         return [plain(v, backend) for v in tree]
     if isinstance(tree, dict):
@@ -62,7 +66,9 @@ def pairs(actual, expected, path="root"):
     """Matching leaves of two plain trees; asserts equal structure, names and shapes."""
     if isinstance(expected, dict):
         assert isinstance(actual, dict), f"{path}: expected a mapping, got {type(actual)}"
-        assert actual.keys() == expected.keys(), f"{path}: keys {actual.keys()} != {expected.keys()}"
+        assert actual.keys() == expected.keys(), (
+            f"{path}: keys {actual.keys()} != {expected.keys()}"
+        )
         for k in expected:
             yield from pairs(actual[k], expected[k], f"{path}.{k}")
     elif isinstance(expected, list):

@@ -5,29 +5,73 @@ arrays you pass. Importing anyopt imports no array library.
 """
 
 from anyopt import schedules, transforms, tree, tree_utils
-from anyopt._base import ArrayTree, OptState, Params, Schedule, ScalarOrSchedule, Updates
-from anyopt._base import EmptyState, GradientTransformation, GradientTransformationExtraArgs
-from anyopt._base import StatefulSchedule, TransformInitFn, TransformUpdateExtraArgsFn
-from anyopt._base import TransformUpdateFn, identity, init_empty_state, set_to_zero
-from anyopt._base import stateless, stateless_with_tree_map, with_extra_args_support
+from anyopt._base import (
+    ArrayTree,
+    EmptyState,
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    Schedule,
+    StatefulSchedule,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
+    Updates,
+    identity,
+    init_empty_state,
+    set_to_zero,
+    stateless,
+    stateless_with_tree_map,
+    with_extra_args_support,
+)
 from anyopt._combine import chain, named_chain
 from anyopt._numerics import global_norm, safe_increment, safe_int32_increment
-from anyopt._tree import bias_correction, update_infinity_moment, update_moment
-from anyopt._tree import update_moment_per_elem_norm
+from anyopt._tree import (
+    bias_correction,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+)
 from anyopt._update import apply_updates, incremental_update, periodic_update
 from anyopt.algorithms.adabelief import ScaleByBeliefState, adabelief, scale_by_belief
 from anyopt.algorithms.adam import ScaleByAdamState, adam, adamw, nadam, nadamw, scale_by_adam
 from anyopt.algorithms.amsgrad import ScaleByAmsgradState, amsgrad, scale_by_amsgrad
 from anyopt.algorithms.lion import ScaleByLionState, lion, scale_by_lion
-from anyopt.algorithms.rmsprop import ScaleByRmsState, ScaleByRStdDevState, rmsprop
-from anyopt.algorithms.rmsprop import scale_by_rms, scale_by_stddev
+from anyopt.algorithms.rmsprop import (
+    ScaleByRmsState,
+    ScaleByRStdDevState,
+    rmsprop,
+    scale_by_rms,
+    scale_by_stddev,
+)
 from anyopt.algorithms.sgd import sgd
 from anyopt.algorithms.sign import scale_by_sign, sign_sgd, signum
-from anyopt.schedules import constant_schedule, cosine_decay_schedule, join_schedules
-from anyopt.schedules import linear_schedule, polynomial_schedule, warmup_cosine_decay_schedule
-from anyopt.transforms import EmaState, MaskedNode, MaskedState, ScaleByScheduleState, TraceState
-from anyopt.transforms import add_decayed_weights, clip, clip_by_global_norm, ema, masked
-from anyopt.transforms import scale, scale_by_learning_rate, scale_by_schedule, trace
+from anyopt.schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    join_schedules,
+    linear_schedule,
+    polynomial_schedule,
+    warmup_cosine_decay_schedule,
+)
+from anyopt.transforms import (
+    EmaState,
+    MaskedNode,
+    MaskedState,
+    ScaleByScheduleState,
+    TraceState,
+    add_decayed_weights,
+    clip,
+    clip_by_global_norm,
+    ema,
+    masked,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+    trace,
+)
 
 # optax names these stateless states separately; they are all EmptyState.
 ScaleState = ClipState = ClipByGlobalNormState = AddDecayedWeightsState = EmptyState

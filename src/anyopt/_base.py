@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Protocol, Union, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional, Protocol, Union, runtime_checkable
 
 from anyopt import _tree
 
@@ -25,7 +26,7 @@ ScalarOrSchedule = Union[float, Any, Schedule]
 
 @runtime_checkable
 class StatefulSchedule(Protocol):
-    """A schedule that keeps state: ``init() -> state``, ``update(state, **extra)``, ``__call__``."""
+    """A schedule with state: ``init()``, ``update(state, **extra)`` and ``__call__``."""
 
     def init(self) -> ScheduleState: ...
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from anyopt._base import GradientTransformation, GradientTransformationExtraArgs
-from anyopt._base import with_extra_args_support
+from anyopt._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    with_extra_args_support,
+)
 
 
 def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:

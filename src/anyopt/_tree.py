@@ -9,7 +9,8 @@ from __future__ import annotations
 import builtins
 import itertools
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from anyopt import _ops, backends
 
@@ -182,9 +183,9 @@ def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     """EMA of the ``order``-th power: ``(1 - decay) * g**order + decay * m``."""
     return map(
-        lambda g, m: None
-        if g is None
-        else (1 - _ops.like(decay, m)) * (g**order) + _ops.like(decay, m) * m,
+        lambda g, m: (
+            None if g is None else (1 - _ops.like(decay, m)) * (g**order) + _ops.like(decay, m) * m
+        ),
         updates,
         moments,
         is_leaf=is_none,

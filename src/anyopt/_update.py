@@ -24,9 +24,11 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any) -> Params:
     """Polyak averaging: ``step_size * new + (1 - step_size) * old``."""
     return _tree.map(
-        lambda new, old: None
-        if new is None
-        else _ops.like(step_size, new) * new + (1.0 - _ops.like(step_size, new)) * old,
+        lambda new, old: (
+            None
+            if new is None
+            else _ops.like(step_size, new) * new + (1.0 - _ops.like(step_size, new)) * old
+        ),
         new_tensors,
         old_tensors,
         is_leaf=_tree.is_none,

@@ -14,7 +14,8 @@ NAdam (Dozat, 2016) replaces :math:`\hat m_k` by
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Optional, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional, Union
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformation, ScalarOrSchedule, Updates

@@ -10,7 +10,8 @@ r"""Lion (Chen et al., 2023): the sign of an interpolation of momentum and gradi
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional, Union
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformation, ScalarOrSchedule, Updates

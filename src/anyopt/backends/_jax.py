@@ -8,7 +8,15 @@ import jax.numpy as jnp
 NAME = "jax"
 xp = jnp
 
-sqrt, abs, sign, tanh, cos, exp, log = jnp.sqrt, jnp.abs, jnp.sign, jnp.tanh, jnp.cos, jnp.exp, jnp.log
+sqrt, abs, sign, tanh, cos, exp, log = (
+    jnp.sqrt,
+    jnp.abs,
+    jnp.sign,
+    jnp.tanh,
+    jnp.cos,
+    jnp.exp,
+    jnp.log,
+)
 maximum, minimum, where, isfinite = jnp.maximum, jnp.minimum, jnp.where, jnp.isfinite
 sum, max, min, mean, all, any = jnp.sum, jnp.max, jnp.min, jnp.mean, jnp.all, jnp.any
 

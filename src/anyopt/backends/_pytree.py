@@ -7,7 +7,8 @@ node) so that trees flatten to the same leaf order on every framework.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _LEAF = "*"
 

@@ -7,7 +7,8 @@ value of the same framework (a Python float for Python ints).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from anyopt import _ops, _validate
 from anyopt._base import Schedule

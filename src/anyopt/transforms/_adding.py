@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional, Union
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import NO_PARAMS_MSG, EmptyState, GradientTransformation, ScalarOrSchedule

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, Union
 
 from anyopt import _tree, backends
-from anyopt._base import GradientTransformation, GradientTransformationExtraArgs, OptState
-from anyopt._base import with_extra_args_support
+from anyopt._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    OptState,
+    with_extra_args_support,
+)
 
 
 class MaskedState(NamedTuple):

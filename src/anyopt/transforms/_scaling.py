@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional
 
 from anyopt import _ops, _tree, _validate
-from anyopt._base import GradientTransformation, ScalarOrSchedule, Schedule
-from anyopt._base import identity, init_empty_state
+from anyopt._base import (
+    GradientTransformation,
+    ScalarOrSchedule,
+    Schedule,
+    identity,
+    init_empty_state,
+)
 
 
 class ScaleByScheduleState(NamedTuple):
