@@ -88,7 +88,7 @@ def like(s, x):
     (0-d learning rates, schedule outputs, bias corrections) are cast to x's dtype.
     """
     d = getattr(x, "dtype", None)
-    if isinstance(s, _NUMBERS) or d is None:
+    if type(s) in _NUMBERS or d is None:  # exact types: np.float64 subclasses float
         return s
     if getattr(s, "dtype", None) == d and backends.of(s) is backends.of(x):
         return s

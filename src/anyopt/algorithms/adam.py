@@ -100,6 +100,7 @@ def adam(
     name = "nadam" if nesterov else "adam"
     _validate.learning_rate(name, learning_rate)
     check_betas_eps(name, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    _validate.float_dtype(name, "mu_dtype", mu_dtype)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         scale_by_learning_rate(learning_rate),
@@ -122,6 +123,7 @@ def adamw(
     name = "nadamw" if nesterov else "adamw"
     _validate.learning_rate(name, learning_rate)
     check_betas_eps(name, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    _validate.float_dtype(name, "mu_dtype", mu_dtype)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay, mask),

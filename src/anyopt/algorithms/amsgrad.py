@@ -82,6 +82,7 @@ def amsgrad(
     """AMSGrad: ``scale_by_amsgrad`` followed by ``-learning_rate``."""
     _validate.learning_rate("amsgrad", learning_rate)
     check_betas_eps("amsgrad", b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    _validate.float_dtype("amsgrad", "mu_dtype", mu_dtype)
     return chain(
         scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
         scale_by_learning_rate(learning_rate),

@@ -76,6 +76,7 @@ def lion(
     """Lion with decoupled weight decay: ``-lr * (sign(...) + wd * p)``."""
     _validate.learning_rate("lion", learning_rate)
     check_betas_eps("lion", b1=b1, b2=b2)
+    _validate.float_dtype("lion", "mu_dtype", mu_dtype)
     return chain(
         scale_by_lion(b1, b2, mu_dtype),
         add_decayed_weights(weight_decay, mask),

@@ -24,6 +24,7 @@ def sgd(
 ) -> GradientTransformation:
     """SGD: optional ``trace`` momentum followed by ``-learning_rate``."""
     _validate.learning_rate("sgd", learning_rate)
+    _validate.float_dtype("sgd", "accumulator_dtype", accumulator_dtype)
     if momentum is not None:
         _validate.non_negative("sgd", "momentum", momentum)
         first = trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)

@@ -34,6 +34,7 @@ def signum(
     \operatorname{sign}(m_k)`."""
     _validate.learning_rate("signum", learning_rate)
     _validate.unit_interval("signum", "beta", beta)
+    _validate.float_dtype("signum", "accumulator_dtype", accumulator_dtype)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),
