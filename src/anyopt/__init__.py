@@ -6,7 +6,6 @@ arrays you pass. Importing anyopt imports no array library.
 
 from anyopt import schedules, transforms, tree, tree_utils
 from anyopt._base import (
-    ArrayTree,
     EmptyState,
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -14,7 +13,6 @@ from anyopt._base import (
     Params,
     ScalarOrSchedule,
     Schedule,
-    StatefulSchedule,
     TransformInitFn,
     TransformUpdateExtraArgsFn,
     TransformUpdateFn,
@@ -80,7 +78,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AddDecayedWeightsState",
-    "ArrayTree",
     "ClipByGlobalNormState",
     "ClipState",
     "EmaState",
@@ -101,7 +98,6 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleState",
     "Schedule",
-    "StatefulSchedule",
     "TraceState",
     "TransformInitFn",
     "TransformUpdateExtraArgsFn",

@@ -49,8 +49,8 @@ def count_init(params: Any):
 
 
 def safe_increment(count: Any) -> Any:
-    """``count + 1``, saturating at the dtype's maximum instead of wrapping around."""
-    return _ops.where(count < INT32_MAX, count + 1, count)
+    """``count + 1`` for an int32 counter, saturating at the maximum instead of wrapping."""
+    return count + (count < INT32_MAX)  # int32 + bool stays int32 on every framework
 
 
 # --- construction and casting -------------------------------------------------------------
@@ -76,19 +76,43 @@ def cast_like(tree: Any, other_tree: Any) -> Any:
     return map(lambda t, o: _ops.astype(t, o.dtype) if hasattr(o, "dtype") else t, tree, other_tree)
 
 
-def dtype(tree: Any) -> Any:
-    """The single dtype shared by every leaf; ``ValueError`` naming the odd leaf otherwise."""
+_FLOAT_RANK = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}
+
+
+def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
+    """The dtype of the tree's leaves.
+
+    With ``mixed_dtype_handler=None`` all leaves must share one dtype (``ValueError``
+    naming the odd leaf otherwise); ``'highest'``/``'lowest'`` pick the widest/narrowest
+    float dtype and ``'promote'`` the type both float16 and bfloat16 promote to.
+    """
     pairs = backends.leaves_with_path(tree)
     if not pairs:
         raise ValueError("anyopt.tree.dtype: the tree has no leaves")
     first = _ops.dtype(pairs[0][1])
-    for path, x in pairs:
-        if _ops.dtype(x) != first:
-            raise ValueError(
-                f"anyopt.tree.dtype: leaves have different dtypes: {pairs[0][0]} is {first}, "
-                f"{path} is {_ops.dtype(x)}"
-            )
-    return first
+    if mixed_dtype_handler is None:
+        for path, x in pairs:
+            if _ops.dtype(x) != first:
+                raise ValueError(
+                    f"anyopt.tree.dtype: leaves have different dtypes: {pairs[0][0]} is "
+                    f"{first}, {path} is {_ops.dtype(x)}; pass mixed_dtype_handler"
+                )
+        return first
+    handlers = ("promote", "highest", "lowest")
+    if mixed_dtype_handler not in handlers:
+        raise ValueError(
+            f"anyopt.tree.dtype: mixed_dtype_handler must be None or one of {handlers}; "
+            f"got {mixed_dtype_handler!r}"
+        )
+    names = {backends.dtype_name(_ops.dtype(x)) for _, x in pairs}
+    unknown = names - _FLOAT_RANK.keys()
+    if unknown:
+        raise ValueError(f"anyopt.tree.dtype: only float leaves can be mixed; got {unknown}")
+    ranked = sorted(names, key=_FLOAT_RANK.get)
+    name = ranked[0] if mixed_dtype_handler == "lowest" else ranked[-1]
+    if mixed_dtype_handler == "promote" and {"float16", "bfloat16"} <= names and len(ranked) == 2:
+        name = "float32"
+    return backends.of(pairs[0][1]).dtype(name)
 
 
 # --- arithmetic ---------------------------------------------------------------------------
@@ -130,7 +154,10 @@ def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
 
 
 # --- reductions ---------------------------------------------------------------------------
-def sum(tree: Any) -> Any:  # noqa: A001
+def sum(tree: Any, associative_reduction: bool = False) -> Any:  # noqa: A001
+    """The sum of all elements of all leaves (``associative_reduction`` accepted for optax
+    compatibility: leaves are always summed in order)."""
+    del associative_reduction
     return builtins.sum((_ops.sum(x) for x in leaves(tree)), 0)
 
 

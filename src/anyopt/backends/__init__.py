@@ -19,7 +19,6 @@ FRAMEWORKS = ("numpy", "jax", "torch", "mlx")
 _ROOTS = {
     "numpy": "numpy",
     "ml_dtypes": "numpy",
-    "builtins": "numpy",
     "jax": "jax",
     "jaxlib": "jax",
     "torch": "torch",
@@ -39,7 +38,7 @@ def load(name: str) -> ModuleType:
 def of_type(t: type) -> ModuleType:
     b = _BY_TYPE.get(t)
     if b is None:
-        name = _ROOTS.get(t.__module__.split(".")[0])
+        name = "numpy" if t in _NEUTRAL else _ROOTS.get(t.__module__.split(".")[0])
         if name is None:
             raise TypeError(
                 f"anyopt: a leaf of type {t.__module__}.{t.__qualname__} is not an array of a "
@@ -93,14 +92,12 @@ def flatten_up_to(treedef: Any, tree: Any, reference: Any = None) -> list:
         try:
             return treedef.flatten_up_to(tree)
         except (ValueError, TypeError) as e:
-            raise TreeMismatchError(_mismatch_message(reference, tree, str(e))) from None
+            raise TreeMismatchError(_mismatch_message(reference, tree, f"({e})")) from None
     try:
         return _pytree.flatten_up_to(treedef, tree)
     except _pytree.StructureError as e:
-        raise TreeMismatchError(
-            f"anyopt: tree structures differ at {_pytree.format_path(e.path)}: "
-            f"expected {e.expected}, got {e.got}"
-        ) from None
+        detail = f"at {_pytree.format_path(e.path)}: expected {e.expected}, got {e.got}"
+        raise TreeMismatchError(_mismatch_message(reference, tree, detail)) from None
 
 
 def _mismatch_message(reference, tree, detail: str) -> str:
@@ -114,7 +111,7 @@ def _mismatch_message(reference, tree, detail: str) -> str:
             first = (want if len(want) > len(got) else got)[min(len(want), len(got))]
             side = "missing from" if len(want) > len(got) else "unexpected in"
             return f"anyopt: tree structures differ: {first} is {side} the second tree"
-    return f"anyopt: tree structures differ: {detail}"
+    return f"anyopt: tree structures differ {detail}"
 
 
 def check_one_framework(leaves: Iterable[Any], trees: tuple = ()) -> ModuleType | None:

@@ -13,7 +13,7 @@ sum, max, min, mean, all, any = mx.sum, mx.max, mx.min, mx.mean, mx.all, mx.any
 
 
 def dtype(name: str):
-    d = getattr(mx, name, None)
+    d = getattr(mx, "bool_" if name == "bool" else name, None)
     if not isinstance(d, mx.Dtype):
         raise TypeError(f"mlx has no dtype named {name!r}")
     return d
@@ -68,7 +68,7 @@ def to_float(x) -> float:
 def to_numpy(x):
     import numpy as np
 
-    return np.array(x)
+    return np.array(x.astype(mx.float32) if x.dtype == mx.bfloat16 else x)
 
 
 def key(seed: int):

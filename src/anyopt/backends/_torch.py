@@ -105,7 +105,8 @@ def to_float(x) -> float:
 
 
 def to_numpy(x):
-    return x.detach().cpu().numpy()
+    x = x.detach().cpu()
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
 
 # Random keys: a pair of int64 seeds feeding a private torch.Generator.

@@ -1,0 +1,163 @@
+"""``anyopt``'s public API is optax 0.2.8's, and every optimizer in it is under test.
+
+* every name in ``anyopt.__all__`` exists at optax's top level and is compatible with it:
+  functions have the same parameter names, kinds and defaults; NamedTuple states the same
+  ``_fields``; protocols the same ``__call__``; submodules compatible name by name;
+* every transformation factory in ``anyopt.__all__`` (found automatically) has a case in
+  ``tests/optax_cases.py``, so a new optimizer cannot go untested.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+
+import numpy as np
+import optax
+import pytest
+
+import anyopt
+
+from optax_cases import CASES
+
+# Names whose signature cannot be compared; only their presence in optax is checked.
+# Type aliases (typing constructs): optax's versions name JAX types, anyopt's name ``Any``.
+TYPE_ALIASES = {"ArrayTree", "OptState", "Params", "Updates", "Schedule", "ScalarOrSchedule"}
+
+# Transformation factories that need no case in optax_cases.CASES, and why.
+NOT_IN_CASES = {
+    # An adapter: wraps an existing transformation so its update accepts (and ignores)
+    # extra keyword arguments, adding no numerics; tested directly below.
+    "with_extra_args_support",
+}
+
+
+def _kind(obj) -> str:
+    if isinstance(obj, types.ModuleType):
+        return "module"
+    if obj is typing.Any or typing.get_origin(obj) is not None:
+        return "alias"
+    if isinstance(obj, type):
+        if issubclass(obj, tuple) and hasattr(obj, "_fields"):
+            return "namedtuple"
+        if getattr(obj, "_is_protocol", False):
+            return "protocol"
+        return "class"
+    if inspect.isfunction(obj) or isinstance(obj, functools.partial) or inspect.isbuiltin(obj):
+        return "function"
+    return "other"
+
+
+# Defaults that cannot match: optax's random_like samples with jax.random.normal by default;
+# anyopt's None means "the key's framework's normal", so that importing anyopt never
+# imports JAX. Names and kinds of these parameters are still compared.
+DEFAULT_EXCEPTIONS = {("tree.random_like", "sampler"), ("tree_utils.tree_random_like", "sampler")}
+
+
+def _params(fn, name: str = ""):
+    return [
+        (p.name, p.kind, None if (name, p.name) in DEFAULT_EXCEPTIONS else p.default)
+        for p in inspect.signature(fn).parameters.values()
+    ]
+
+
+def check_compatible(name: str, ours, theirs) -> None:
+    kind = _kind(ours)
+    if name in TYPE_ALIASES:
+        assert kind == "alias", f"{name} is documented as a type alias but is a {kind}"
+        return
+    if kind == "module":
+        assert isinstance(theirs, types.ModuleType), f"optax.{name} is not a module"
+        problems = []
+        for sub in ours.__all__:  # names both modules share must be compatible
+            if hasattr(theirs, sub):
+                try:
+                    check_compatible(f"{name}.{sub}", getattr(ours, sub), getattr(theirs, sub))
+                except AssertionError as e:
+                    problems.append(str(e).split("\nassert")[0])
+        assert not problems, "\n".join(problems)
+        return
+    if kind == "namedtuple":
+        assert isinstance(theirs, type) and issubclass(theirs, tuple), f"optax.{name}"
+        assert ours._fields == theirs._fields, f"{name}: {ours._fields} != {theirs._fields}"
+        return
+    if kind == "protocol":
+        assert _params(ours.__call__) == _params(theirs.__call__), name
+        return
+    assert kind == "function", f"{name}: unexpected kind of object {type(ours)}"
+    assert _params(ours, name) == _params(theirs, name), (
+        f"{name}{inspect.signature(ours)}\n  optax: {name}{inspect.signature(theirs)}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(anyopt.__all__))
+def test_name_exists_in_optax_with_a_compatible_signature(name):
+    assert hasattr(anyopt, name), f"anyopt.__all__ lists {name} but anyopt has no such name"
+    assert hasattr(optax, name), f"optax 0.2.8 has no top-level {name}"
+    check_compatible(name, getattr(anyopt, name), getattr(optax, name))
+
+
+def test_all_is_sorted_and_unique():
+    assert len(set(anyopt.__all__)) == len(anyopt.__all__)
+    assert sorted(anyopt.__all__) == list(anyopt.__all__)
+
+
+def _returns_transformation(fn) -> bool:
+    try:
+        annotation = inspect.signature(fn).return_annotation
+    except (TypeError, ValueError):
+        return False
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return "GradientTransformation" in str(text)
+
+
+def transformation_factories() -> set[str]:
+    """Functions in ``anyopt.__all__`` returning a GradientTransformation (by anyopt's or
+    optax's return annotation)."""
+    found = set()
+    for name in anyopt.__all__:
+        ours = getattr(anyopt, name)
+        if _kind(ours) != "function":
+            continue
+        if _returns_transformation(ours) or _returns_transformation(getattr(optax, name, None)):
+            found.add(name)
+    return found
+
+
+def test_discovery_finds_the_known_optimizers():
+    found = transformation_factories()
+    known = {"adam", "sgd", "chain", "masked", "clip_by_global_norm", "scale_by_adam", "nadam"}
+    assert known <= found, known - found
+    assert not found & {"apply_updates", "linear_schedule", "global_norm", "safe_increment"}
+
+
+def test_every_transformation_factory_has_a_case():
+    covered = {case.split("/")[0] for case in CASES}
+    missing = transformation_factories() - covered - NOT_IN_CASES
+    assert not missing, f"transformations without a case in tests/optax_cases.py: {sorted(missing)}"
+    stale = NOT_IN_CASES & covered
+    assert not stale, f"{sorted(stale)} now have cases; drop them from NOT_IN_CASES"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_case_builds_a_transformation(case):
+    tx = CASES[case](anyopt)
+    assert isinstance(tx, anyopt.GradientTransformation)
+    assert callable(tx.init) and callable(tx.update)
+
+
+def test_with_extra_args_support(backend):
+    params = backend.tree({"w": np.ones(3, np.float32)})
+    grads = backend.tree({"w": np.full(3, 0.5, np.float32)})
+    sgd = anyopt.sgd(0.1, momentum=0.9)  # an ExtraArgs chain; strip it to a plain one
+    plain = anyopt.GradientTransformation(sgd.init, lambda u, s, p=None: sgd.update(u, s, p))
+    wrapped = anyopt.with_extra_args_support(plain)
+    assert isinstance(wrapped, anyopt.GradientTransformationExtraArgs)
+    assert anyopt.with_extra_args_support(wrapped) is wrapped
+    want, _ = plain.update(grads, plain.init(params), params)
+    got, _ = wrapped.update(grads, wrapped.init(params), params, loss=1.0, step=3)
+    np.testing.assert_array_equal(backend.numpy(got["w"]), backend.numpy(want["w"]))
+    with pytest.raises(TypeError):
+        plain.update(grads, plain.init(params), params, loss=1.0)

@@ -1,0 +1,273 @@
+"""``anyopt.tree`` (and the top-level tree helpers) against ``optax.tree`` on every backend.
+
+Each case is ``name -> run(lib, inputs)``; ``run`` builds the same call from ``optax`` (on
+JAX arrays) and from ``anyopt`` (on the backend's arrays). Results must have the same
+structure, values within tolerance, and every leaf in the input's framework and optax's
+dtype. Every name in ``anyopt.tree.__all__`` must have a case, so new names get tested.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import anyopt
+from anyopt import backends
+
+from conftest import Backend, random_tree
+
+RTOL, ATOL = 1e-6, 1e-6
+HALF_TOL = 1e-2  # float16 / bfloat16 leaves
+
+
+def _np_map(f, tree):
+    return jax.tree_util.tree_map(f, tree)
+
+
+class Inputs:
+    """The same NumPy data as one framework's arrays."""
+
+    def __init__(self, name: str):
+        self.B = B = Backend(name)
+        self.x = B.tree(random_tree(1))
+        self.y = B.tree(random_tree(2))
+        self.z = B.tree(random_tree(3))
+        self.pos = B.tree(_np_map(lambda a: np.abs(a) + 0.5, random_tree(4)))
+        self.half = B.tree(random_tree(5), "float16")
+        self.bf16 = B.tree(random_tree(5), "bfloat16")
+        self.count = B.array(np.int32(3))
+        self.key = backends.load(name).key(0)
+
+    def dtype(self, name):
+        return self.B.dtype(name)
+
+    def scalar(self, value):
+        return self.B.array(np.float32(value))
+
+    def int32(self, value):
+        return self.B.array(np.int32(value))
+
+    def flag(self, value):
+        # made by a comparison, not a dtype name: test_backends covers dtype("bool") itself
+        return self.B.array(np.float32(1.0 if value else -1.0)) > 0
+
+
+@functools.cache
+def inputs(name: str) -> Inputs:
+    return Inputs(name)
+
+
+def _norm_cases():
+    out = {}
+    for label, ord_ in [("None", None), ("1", 1), ("2", 2), ("inf", "inf")]:
+        for squared in (False, True):
+            key = f"norm/{label}" + ("/squared" if squared else "")
+            out[key] = lambda lib, i, o=ord_, s=squared: lib.tree.norm(i.x, o, s)
+    return out
+
+
+TREE_CASES = {
+    "add": lambda lib, i: lib.tree.add(i.x, i.y),
+    "add/three": lambda lib, i: lib.tree.add(i.x, i.y, i.z),
+    "add_scale": lambda lib, i: lib.tree.add_scale(i.x, 0.3, i.y),
+    "add_scale/array_scalar": lambda lib, i: lib.tree.add_scale(i.x, i.scalar(0.3), i.y),
+    "add_scale/numpy_float64_scalar": lambda lib, i: lib.tree.add_scale(i.x, np.float64(0.3), i.y),
+    "allclose/same": lambda lib, i: lib.tree.allclose(i.x, i.x),
+    "allclose/different": lambda lib, i: lib.tree.allclose(i.x, i.y),
+    "allclose/loose": lambda lib, i: lib.tree.allclose(i.x, i.y, rtol=10.0, atol=10.0),
+    "allclose/half": lambda lib, i: lib.tree.allclose(i.half, i.half),
+    "allclose/bfloat16": lambda lib, i: lib.tree.allclose(i.bf16, i.bf16),
+    "bias_correction": lambda lib, i: lib.tree.bias_correction(i.x, 0.9, i.count),
+    "bias_correction/half": lambda lib, i: lib.tree.bias_correction(i.half, 0.999, i.count),
+    "cast": lambda lib, i: lib.tree.cast(i.x, i.dtype("float16")),
+    "cast/name": lambda lib, i: lib.tree.cast(i.x, "bfloat16"),
+    "cast/none": lambda lib, i: lib.tree.cast(i.x, None),
+    "cast_like": lambda lib, i: lib.tree.cast_like(i.x, i.half),
+    "clip": lambda lib, i: lib.tree.clip(i.x, -0.5, 0.5),
+    "clip/upper_only": lambda lib, i: lib.tree.clip(i.x, None, 0.2),
+    "div": lambda lib, i: lib.tree.div(i.x, i.pos),
+    "dtype": lambda lib, i: lib.tree.dtype(i.x),
+    "dtype/half": lambda lib, i: lib.tree.dtype(i.half),
+    "full_like": lambda lib, i: lib.tree.full_like(i.x, 2.5),
+    "full_like/dtype": lambda lib, i: lib.tree.full_like(i.x, 2.5, i.dtype("float16")),
+    "max": lambda lib, i: lib.tree.max(i.x),
+    "mul": lambda lib, i: lib.tree.mul(i.x, i.y),
+    **_norm_cases(),
+    "ones_like": lambda lib, i: lib.tree.ones_like(i.x),
+    "ones_like/dtype": lambda lib, i: lib.tree.ones_like(i.x, i.dtype("bfloat16")),
+    "random_like": lambda lib, i: lib.tree.random_like(i.key, i.x),
+    "random_like/dtype": lambda lib, i: lib.tree.random_like(i.key, i.x, dtype=i.dtype("float16")),
+    "scale": lambda lib, i: lib.tree.scale(0.5, i.x),
+    "scale/array_scalar": lambda lib, i: lib.tree.scale(i.scalar(0.5), i.x),
+    "scale/numpy_float64_scalar": lambda lib, i: lib.tree.scale(np.float64(0.5), i.x),
+    "size": lambda lib, i: lib.tree.size(i.x),
+    "split_key_like": lambda lib, i: lib.tree.split_key_like(i.key, i.x),
+    "sub": lambda lib, i: lib.tree.sub(i.x, i.y),
+    "sum": lambda lib, i: lib.tree.sum(i.x),
+    "update_infinity_moment": lambda lib, i: lib.tree.update_infinity_moment(i.x, i.pos, 0.9, 1e-3),
+    "update_moment/order1": lambda lib, i: lib.tree.update_moment(i.x, i.y, 0.9, 1),
+    "update_moment/order2": lambda lib, i: lib.tree.update_moment(i.x, i.pos, 0.999, 2),
+    "update_moment_per_elem_norm": lambda lib, i: lib.tree.update_moment_per_elem_norm(
+        i.x, i.pos, 0.99, 2
+    ),
+    "vdot": lambda lib, i: lib.tree.vdot(i.x, i.y),
+    "where/python_bool": lambda lib, i: lib.tree.where(True, i.x, i.y),
+    "where/array": lambda lib, i: lib.tree.where(i.flag(False), i.x, i.y),
+    "zeros_like": lambda lib, i: lib.tree.zeros_like(i.x),
+    "zeros_like/dtype": lambda lib, i: lib.tree.zeros_like(i.x, i.dtype("float16")),
+}
+
+TOP_CASES = {
+    "global_norm": lambda lib, i: lib.global_norm(i.x),
+    "global_norm/half": lambda lib, i: lib.global_norm(i.half),
+    "bias_correction": lambda lib, i: lib.bias_correction(i.x, 0.9, i.count),
+    "update_moment": lambda lib, i: lib.update_moment(i.x, i.y, 0.9, 1),
+    "update_moment_per_elem_norm": lambda lib, i: lib.update_moment_per_elem_norm(
+        i.x, i.pos, 0.99, 2
+    ),
+    "update_infinity_moment": lambda lib, i: lib.update_infinity_moment(i.x, i.pos, 0.9, 1e-3),
+    "apply_updates": lambda lib, i: lib.apply_updates(i.x, i.y),
+    "apply_updates/half_params": lambda lib, i: lib.apply_updates(i.half, i.y),
+    "apply_updates/bfloat16_params": lambda lib, i: lib.apply_updates(i.bf16, i.y),
+    "incremental_update": lambda lib, i: lib.incremental_update(i.x, i.y, 0.3),
+    "incremental_update/array_step": lambda lib, i: lib.incremental_update(i.x, i.y, i.scalar(0.3)),
+    "periodic_update/take_new": lambda lib, i: lib.periodic_update(i.x, i.y, 4, 2),
+    "periodic_update/keep_old": lambda lib, i: lib.periodic_update(i.x, i.y, 3, 2),
+    "periodic_update/array_take_new": lambda lib, i: lib.periodic_update(i.x, i.y, i.int32(4), 2),
+    "periodic_update/array_keep_old": lambda lib, i: lib.periodic_update(i.x, i.y, i.int32(5), 2),
+}
+TOP_NAMES = [
+    "global_norm", "bias_correction", "update_moment", "update_moment_per_elem_norm",
+    "update_infinity_moment", "apply_updates", "incremental_update", "periodic_update",
+]  # fmt: skip
+RANDOM = {"random_like", "split_key_like"}
+
+
+def to_np(x):
+    """A leaf as float64/int NumPy; half-precision leaves via float32 in their framework."""
+    name = backends.dtype_name(x.dtype)
+    if name in ("float16", "bfloat16"):
+        x = anyopt._ops.astype(x, "float32")
+    return Backend.numpy(x)
+
+
+def compare(actual, expected, backend: str, case: str):
+    """Same structure; leaves in ``backend``'s framework with optax's dtype; close values."""
+    if isinstance(expected, (int, bool)) or case.startswith("allclose"):
+        assert type(actual) in (int, bool) or hasattr(actual, "dtype"), type(actual)
+        assert bool(actual) == bool(expected) and int(actual) == int(expected)
+        return
+    a_leaves, a_def = jax.tree_util.tree_flatten(actual)
+    e_leaves, e_def = jax.tree_util.tree_flatten(expected)
+    assert a_def == e_def, f"structure {a_def} != {e_def}"
+    random = case.split("/")[0] in RANDOM
+    for k, (a, e) in enumerate(zip(a_leaves, e_leaves)):
+        where = f"{case} leaf {k}"
+        if isinstance(e, np.dtype):  # tree.dtype
+            name = backends.dtype_name(e)
+            assert backends.dtype_name(a) == name, where
+            assert backends.load(backend).dtype(name) == a, f"{where}: {a!r}"
+            continue
+        assert backends.of(a).NAME == backend, f"{where}: {type(a)}"
+        assert tuple(a.shape) == tuple(e.shape), f"{where}: shape {a.shape} != {e.shape}"
+        e_name = backends.dtype_name(e.dtype)
+        if case == "split_key_like":  # keys are each framework's own kind of key
+            e_name = backends.dtype_name(backends.load(backend).key(0).dtype)
+        assert backends.dtype_name(a.dtype) == e_name, f"{where}: dtype {a.dtype} != {e_name}"
+        if random and backend != "jax":
+            continue  # other frameworks draw other numbers; shapes and dtypes checked above
+        tol = HALF_TOL if e_name in ("float16", "bfloat16") else RTOL
+        np.testing.assert_allclose(
+            to_np(a), to_np(e), rtol=tol, atol=ATOL if tol == RTOL else tol, err_msg=where
+        )
+
+
+@functools.cache
+def optax_result(table: str, case: str):
+    with warnings.catch_warnings():  # optax.global_norm is deprecated in optax 0.2.8
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return (TREE_CASES if table == "tree" else TOP_CASES)[case](optax, inputs("jax"))
+
+
+@pytest.mark.parametrize("case", sorted(TREE_CASES))
+def test_tree_function_matches_optax(case, backend):
+    actual = TREE_CASES[case](anyopt, inputs(backend.name))
+    compare(actual, optax_result("tree", case), backend.name, case)
+
+
+@pytest.mark.parametrize("case", sorted(TOP_CASES))
+def test_top_level_tree_helper_matches_optax(case, backend):
+    actual = TOP_CASES[case](anyopt, inputs(backend.name))
+    compare(actual, optax_result("top", case), backend.name, case)
+
+
+def test_every_tree_name_has_a_case():
+    covered = {case.split("/")[0] for case in TREE_CASES}
+    missing = set(anyopt.tree.__all__) - covered
+    assert not missing, f"anyopt.tree names without a case in TREE_CASES: {sorted(missing)}"
+    assert set(TOP_NAMES) <= {case.split("/")[0] for case in TOP_CASES}
+    assert set(TOP_NAMES) <= set(anyopt.__all__)
+
+
+def test_random_functions_are_deterministic(backend):
+    i = inputs(backend.name)
+    for fn in (anyopt.tree.random_like, anyopt.tree.split_key_like):
+        first, second = fn(i.key, i.x), fn(i.key, i.x)
+        for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(second)):
+            np.testing.assert_array_equal(to_np(a), to_np(b))
+
+
+def test_random_like_uses_the_given_sampler_on_jax():
+    i = inputs("jax")
+    got = anyopt.tree.random_like(i.key, i.x, sampler=jax.random.uniform)
+    want = optax.tree.random_like(i.key, i.x, sampler=jax.random.uniform)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_tree_dtype_of_mixed_dtypes_raises_naming_the_odd_leaf(backend):
+    tree = {"a": backend.array(np.ones(2), "float32"), "b": backend.array(np.ones(2), "float16")}
+    with pytest.raises(ValueError) as info:
+        anyopt.tree.dtype(tree)
+    assert "['b']" in str(info.value), str(info.value)
+    with pytest.raises(ValueError):
+        optax.tree.dtype(
+            Backend("jax").tree({"a": np.ones(2, np.float32), "b": np.ones(2, np.float16)})
+        )
+
+
+def test_tree_norm_rejects_an_unknown_ord(backend):
+    with pytest.raises(ValueError, match="ord"):
+        anyopt.tree.norm(inputs(backend.name).x, ord=3)
+
+
+# Defaults that cannot match: optax's random_like samples with jax.random.normal by default;
+# anyopt's default (None) means "the key's framework's normal", so importing anyopt never
+# imports JAX.
+DEFAULT_EXCEPTIONS = {("random_like", "sampler")}
+
+
+@pytest.mark.parametrize("name", sorted(anyopt.tree.__all__))
+def test_tree_signature_matches_optax(name):
+    ours = inspect.signature(getattr(anyopt.tree, name)).parameters
+    theirs = inspect.signature(getattr(optax.tree, name)).parameters
+    assert [(p.name, p.kind) for p in ours.values()] == [
+        (p.name, p.kind) for p in theirs.values()
+    ], f"anyopt.tree.{name}{inspect.signature(getattr(anyopt.tree, name))} vs optax.tree.{name}"
+    for p in ours.values():
+        if (name, p.name) not in DEFAULT_EXCEPTIONS:
+            assert p.default == theirs[p.name].default, (name, p.name)
+
+
+def test_tree_utils_aliases_are_the_tree_functions():
+    assert sorted(anyopt.tree_utils.__all__) == sorted(f"tree_{n}" for n in anyopt.tree.__all__)
+    for name in anyopt.tree.__all__:
+        assert getattr(anyopt.tree_utils, f"tree_{name}") is getattr(anyopt.tree, name), name
+        assert hasattr(optax.tree, name), f"optax.tree has no {name}"
+        assert hasattr(optax.tree_utils, f"tree_{name}"), f"optax.tree_utils has no tree_{name}"
