@@ -99,3 +99,24 @@ def relative_error_norm(actual, expected) -> float:
     scale = float(np.linalg.norm(expected))
     err = float(np.linalg.norm(actual - expected))
     return err / scale if scale > 0 else err
+
+
+def state_fields(state, field: str) -> list:
+    """Every ``field`` of a NamedTuple anywhere in the state."""
+    found = []
+
+    def visit(node):
+        if isinstance(node, tuple) and hasattr(type(node), "_fields"):
+            if field in node._fields:
+                found.append(getattr(node, field))
+            for child in node:
+                visit(child)
+        elif isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+        elif isinstance(node, dict):
+            for child in node.values():
+                visit(child)
+
+    visit(state)
+    return found

@@ -15,7 +15,7 @@ import anyopt
 from anyopt import _tree as anyopt_tree
 from anyopt import backends
 
-from conftest import FRAMEWORKS, Backend, random_tree
+from conftest import FRAMEWORKS, Backend, random_tree, state_fields
 from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
 
 STEPS = 3
@@ -49,27 +49,6 @@ def multiplier(case: str) -> float:
     return 1.0 if case.split("/")[0] in OPTIMIZERS else BLOCK_STEP
 
 
-def fields(state, field: str) -> list:
-    """Every ``field`` of a NamedTuple anywhere in the state."""
-    found = []
-
-    def visit(node):
-        if isinstance(node, tuple) and hasattr(type(node), "_fields"):
-            if field in node._fields:
-                found.append(getattr(node, field))
-            for child in node:
-                visit(child)
-        elif isinstance(node, (tuple, list)):
-            for child in node:
-                visit(child)
-        elif isinstance(node, dict):
-            for child in node.values():
-                visit(child)
-
-    visit(state)
-    return found
-
-
 def assert_dtypes(tree, expected: str, what: str):
     found = anyopt_tree.leaves(tree)
     assert found, f"{what}: no leaves"
@@ -92,7 +71,7 @@ def assert_finite(backend: Backend, tree, what: str):
 
 def assert_state_dtypes(backend: Backend, state, expected: str, what: str, steps_done: int):
     """Floating leaves in ``expected``; every other leaf is an int32 counter."""
-    counts = fields(state, "count")
+    counts = state_fields(state, "count")
     for leaf in anyopt_tree.leaves(state):
         name = dtype_name(leaf)
         if "float" in name:
@@ -228,7 +207,7 @@ def test_mu_dtype_is_honoured(backend, name, spelling):
     params = backend.tree(bounded_tree(0), param_dtype)
     state = tx.init(params)
     for k in range(STEPS + 1):
-        mus, nus = fields(state, "mu"), fields(state, "nu")
+        mus, nus = state_fields(state, "mu"), state_fields(state, "nu")
         assert len(mus) == 1 and len(nus) == int(has_nu), f"{name}: state fields"
         assert_dtypes(mus[0], mu_dtype, f"{name} step {k} mu")
         if has_nu:
@@ -265,7 +244,7 @@ def test_accumulator_dtype_is_honoured(backend, name, spelling):
     params = backend.tree(bounded_tree(0), param_dtype)
     state = tx.init(params)
     for k in range(STEPS + 1):
-        found = fields(state, field)
+        found = state_fields(state, field)
         assert len(found) == 1, f"{name}: state has no single {field}"
         assert_dtypes(found[0], acc_dtype, f"{name} step {k} {field}")
         assert_finite(backend, state, f"{name} step {k} state")

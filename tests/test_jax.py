@@ -17,7 +17,7 @@ import pytest
 
 import anyopt
 
-from conftest import random_tree
+from conftest import random_tree, state_fields
 from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
 
 JIT_CASES = [
@@ -194,27 +194,6 @@ def test_vmap_over_parameter_trees_equals_separate_runs(case):
 
 
 # --- the state is a pytree of arrays --------------------------------------------------------
-def count_fields(state):
-    """Every ``count`` field of a NamedTuple anywhere in the state."""
-    found = []
-
-    def visit(node):
-        if isinstance(node, tuple) and hasattr(type(node), "_fields"):
-            if "count" in node._fields:
-                found.append(node.count)
-            for child in node:
-                visit(child)
-        elif isinstance(node, (tuple, list)):
-            for child in node:
-                visit(child)
-        elif isinstance(node, dict):
-            for child in node.values():
-                visit(child)
-
-    visit(state)
-    return found
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_state_is_a_pytree_of_jax_arrays(case):
     tx = CASES[case](anyopt)
@@ -223,7 +202,7 @@ def test_state_is_a_pytree_of_jax_arrays(case):
     for k in range(3):
         for leaf in jax.tree_util.tree_leaves(state):
             assert isinstance(leaf, jax.Array), f"{case} step {k}: {type(leaf)} leaf in state"
-        for count in count_fields(state):
+        for count in state_fields(state, "count"):
             assert isinstance(count, jax.Array)
             assert count.dtype == jnp.int32 and count.shape == ()
             assert int(count) == k
@@ -235,7 +214,7 @@ def test_state_is_a_pytree_of_jax_arrays(case):
 def test_count_fields_finds_counters():
     # A guard for the helper above: adam's chain state holds one counter.
     state = anyopt.adam(0.1).init({"w": jnp.ones(3)})
-    assert len(count_fields(state)) == 1
+    assert len(state_fields(state, "count")) == 1
 
 
 # --- trees registered with JAX ---------------------------------------------------------------
