@@ -26,6 +26,7 @@ from anyopt._base import (
 )
 from anyopt._combine import chain, named_chain
 from anyopt._numerics import global_norm, safe_increment, safe_int32_increment
+from anyopt._step import make_step, step_modes
 from anyopt._tree import (
     bias_correction,
     update_infinity_moment,
@@ -123,6 +124,7 @@ __all__ = [
     "join_schedules",
     "linear_schedule",
     "lion",
+    "make_step",
     "masked",
     "nadam",
     "nadamw",
@@ -147,6 +149,7 @@ __all__ = [
     "sgd",
     "sign_sgd",
     "signum",
+    "step_modes",
     "stateless",
     "stateless_with_tree_map",
     "trace",

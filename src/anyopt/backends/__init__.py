@@ -26,13 +26,17 @@ _ROOTS = {
 }
 _NEUTRAL = (int, float, bool, complex)
 _BY_TYPE: dict[type, ModuleType] = {}
+_BY_NAME: dict[str, ModuleType] = {}
 
 
 def load(name: str) -> ModuleType:
     """The backend module for a framework name ('numpy', 'jax', 'torch', 'mlx')."""
-    if name not in FRAMEWORKS:
-        raise ValueError(f"anyopt: unknown framework {name!r}; expected one of {FRAMEWORKS}")
-    return importlib.import_module(f"anyopt.backends._{name}")
+    b = _BY_NAME.get(name)
+    if b is None:
+        if name not in FRAMEWORKS:
+            raise ValueError(f"anyopt: unknown framework {name!r}; expected one of {FRAMEWORKS}")
+        b = _BY_NAME[name] = importlib.import_module(f"anyopt.backends._{name}")
+    return b
 
 
 def of_type(t: type) -> ModuleType:
@@ -55,7 +59,12 @@ def of(x: Any) -> ModuleType:
 
 def _jax_tree_util():
     jax = sys.modules.get("jax")
-    return None if jax is None else jax.tree_util
+    if jax is None:
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.compiler.is_compiling():
+        return None  # torch.compile traces Python, not JAX's C++ flattener
+    return jax.tree_util
 
 
 # Tree flattening: JAX's (which also knows flax/equinox nodes) once JAX is loaded, else ours.
@@ -117,16 +126,18 @@ def _mismatch_message(reference, tree, detail: str) -> str:
 def check_one_framework(leaves: Iterable[Any], trees: tuple = ()) -> ModuleType | None:
     """The single backend of ``leaves``; ``TypeError`` naming both if frameworks mix."""
     found: dict[str, type] = {}
+    backend = None
     for t in set(map(type, leaves)):
         if t in _NEUTRAL or t is type(None):
             continue
         b = _BY_TYPE.get(t)
         if b is None and _ROOTS.get(t.__module__.split(".")[0]) is None:
             continue  # not an array (a subtree cut by flatten_up_to, a MaskedNode ...)
-        found.setdefault((b or of_type(t)).NAME, t)
+        backend = b or of_type(t)
+        found.setdefault(backend.NAME, t)
     if len(found) > 1:
         raise TypeError(_mixed_message(found, trees))
-    return load(next(iter(found))) if found else None
+    return backend
 
 
 def _mixed_message(found: dict[str, type], trees: tuple) -> str:

@@ -85,3 +85,9 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     return jax.random.normal(k, shape, d or jnp.float32)
+
+
+def compile_step(step, donate: bool):
+    """``step(params, grads, state) -> (params, state)`` under ``jax.jit``; params and state
+    buffers are donated (reused for the outputs) when ``donate``."""
+    return jax.jit(step, donate_argnums=(0, 2) if donate else ())

@@ -81,3 +81,41 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     return mx.random.normal(shape, dtype=d or mx.float32, key=k)
+
+
+def compile_step(step, donate: bool):
+    """``step`` under ``mx.compile``; MLX arrays are immutable, so ``donate`` changes nothing.
+
+    The compiled function sees flat lists of arrays, so any tree (NamedTuple states
+    included) round-trips exactly.
+    """
+    from anyopt import backends
+
+    cache: dict = {}
+
+    def call(params, grads, state):
+        leaves_p, def_p = backends.flatten(params)
+        leaves_g, def_g = backends.flatten(grads)
+        leaves_s, def_s = backends.flatten(state)
+        key = (def_p, def_g, def_s)
+        fn = cache.get(key)
+        if fn is None:
+            out_def = []
+
+            def flat_step(lp, lg, ls):
+                p, s = step(
+                    backends.unflatten(def_p, lp),
+                    backends.unflatten(def_g, lg),
+                    backends.unflatten(def_s, ls),
+                )
+                out_p, out_def_p = backends.flatten(p)
+                out_s, out_def_s = backends.flatten(s)
+                out_def[:] = [out_def_p, out_def_s]
+                return out_p, out_s
+
+            fn = cache[key] = (mx.compile(flat_step), out_def)
+        compiled, out_def = fn
+        out_p, out_s = compiled(leaves_p, leaves_g, leaves_s)
+        return backends.unflatten(out_def[0], out_p), backends.unflatten(out_def[1], out_s)
+
+    return call

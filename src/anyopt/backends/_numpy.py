@@ -89,3 +89,22 @@ def split(k, num: int = 2):
 def normal(k, shape, d=None):
     out = _generator(k).standard_normal(shape)
     return out.astype(d or np.float32)
+
+
+def empty(n: int, d):
+    return np.empty(n, dtype=d)
+
+
+def pack(leaves, out):
+    """Copies ``leaves`` end to end into the 1-D array ``out``."""
+    return np.concatenate([np.ravel(x) for x in leaves], out=out)
+
+
+def unpack_into(buffer, leaves, offsets):
+    """Copies consecutive slices of ``buffer`` back into ``leaves`` (in place)."""
+    for x, (start, stop) in zip(leaves, offsets):
+        np.copyto(x, buffer[start:stop].reshape(np.shape(x)))
+
+
+def view(buffer, start: int, stop: int, shape):
+    return buffer[start:stop].reshape(shape)

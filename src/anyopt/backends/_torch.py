@@ -126,3 +126,50 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     return torch.randn(tuple(shape), generator=_generator(k), dtype=d or torch.float32)
+
+
+def compile_step(step, donate: bool):
+    """``step`` under ``torch.compile``. With ``donate`` the compiled graph writes the new
+    parameters and state into the existing tensors (inductor fuses the update and the
+    write-back into one pass); otherwise it returns new tensors."""
+    from anyopt import backends
+
+    def write_back(params, grads, state):
+        new_params, new_state = step(params, grads, state)
+        for old, new in zip(backends.flatten(params)[0], backends.flatten(new_params)[0]):
+            old.copy_(new)
+        for old, new in zip(backends.flatten(state)[0], backends.flatten(new_state)[0]):
+            old.copy_(new)
+
+    compiled = torch.compile(write_back if donate else step, dynamic=False)
+
+    def call(params, grads, state):
+        with torch.no_grad():
+            if not donate:
+                return compiled(params, grads, state)
+            compiled(params, grads, state)
+        return params, state
+
+    return call
+
+
+def empty(n: int, d):
+    return torch.empty(n, dtype=d)
+
+
+def pack(leaves, out):
+    """Copies ``leaves`` end to end into the 1-D tensor ``out``."""
+    with torch.no_grad():
+        return torch.cat([x.reshape(-1) for x in leaves], out=out)
+
+
+def unpack_into(buffer, leaves, offsets):
+    """Copies consecutive slices of ``buffer`` back into ``leaves`` (in place)."""
+    with torch.no_grad():
+        torch._foreach_copy_(
+            list(leaves), [buffer[a:b].view(x.shape) for x, (a, b) in zip(leaves, offsets)]
+        )
+
+
+def view(buffer, start: int, stop: int, shape):
+    return buffer[start:stop].view(shape)

@@ -1,0 +1,215 @@
+"""One call that computes an update and applies it: ``params, state = step(params, grads, state)``.
+
+``make_step(tx, mode)`` picks how, among the backend layer's fast paths; every mode runs
+the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
+
+- ``"reference"``: ``tx.update`` then ``apply_updates``, eagerly (every framework).
+- ``"compiled"``: the whole step under the framework's compiler, compiled once per tree
+  structure: ``jax.jit`` with donation, ``torch.compile`` writing in place, ``mx.compile``.
+- ``"fused"`` (NumPy, needs numba): the step traced once and run as parallel loops that
+  read each input once and write parameters and state in place.
+- ``"flat"`` (NumPy, torch): leaves packed into one buffer per dtype and the step run once
+  per buffer (fused or compiled); for many small leaves. Only for steps that treat every
+  leaf alike (checked by tracing); its state is that of the flat buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from anyopt import _tree, backends
+from anyopt._base import GradientTransformation
+from anyopt._update import apply_updates
+from anyopt.backends import _flat, _fused
+
+MODES = ("reference", "compiled", "fused", "flat")
+FLAT_MEAN_LEAF = 1 << 16  # "auto" packs trees whose leaves average fewer elements
+
+
+def step_modes(framework: str) -> list[str]:
+    """The modes ``make_step`` supports on ``framework`` ('numpy', 'jax', 'torch', 'mlx')."""
+    backends.load(framework)  # validates the name
+    if framework == "numpy":
+        return ["reference", "fused", "flat"] if _fused.available() else ["reference"]
+    if framework == "torch":
+        return ["reference", "compiled", "flat"]
+    return ["reference", "compiled"]
+
+
+def reference_step(tx: GradientTransformation) -> Callable:
+    def step(params, grads, state):
+        updates, state = tx.update(grads, state, params)
+        return apply_updates(params, updates), state
+
+    return step
+
+
+class _Direct:
+    """Reference, compiled or fused: the state is ``tx``'s own state for ``params``."""
+
+    def __init__(self, tx, framework: str, mode: str, donate: bool):
+        self.tx, self.reference = tx, reference_step(tx)
+        if mode == "compiled":
+            self.run = backends.load(framework).compile_step(self.reference, donate)
+        elif mode == "fused":
+            self.run = _FusedRunner(self.reference, donate)
+        else:
+            self.run = self.reference
+
+    def init(self, params):
+        return self.tx.init(params)
+
+    def __call__(self, params, grads, state):
+        return self.run(params, grads, state)
+
+
+class _FusedRunner:
+    """Traces the step once per tree structure and runs the numba plan."""
+
+    def __init__(self, reference, donate: bool):
+        self.reference, self.donate, self.plans = reference, donate, {}
+
+    def __call__(self, params, grads, state):
+        leaves = [backends.flatten(t) for t in (params, grads, state)]
+        key = tuple((d, tuple(map(_fused._ndim, ls))) for ls, d in leaves)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = _fused.Plan(self.reference, params, grads, state)
+        return plan.run([ls for ls, _ in leaves], self.donate)
+
+
+class _Flat:
+    """Runs an inner step on per-dtype flat buffers; see ``make_step``."""
+
+    def __init__(self, tx, framework: str, donate: bool):
+        inner_mode = "fused" if framework == "numpy" else "compiled"
+        self.tx, self.donate = tx, donate
+        self.inner = _Direct(tx, framework, inner_mode, donate=True)
+        self.layout = self.treedef = self.views = None
+
+    def _prepare(self, params):
+        layout, treedef, leaves = _flat.layout_of(params)
+        if self.layout is None or layout.key() != self.layout.key():
+            self.layout, self.treedef = layout, treedef
+            self.params_buf, self.grads_buf = layout.new_buffers(), layout.new_buffers()
+            self.views = None
+        return leaves
+
+    def init(self, params):
+        leaves = self._prepare(params)
+        return self.tx.init(self.layout.pack(leaves, self.params_buf))
+
+    def adopt(self, params):
+        """``params`` as views into this step's buffer: passing them back skips copies."""
+        leaves = self._prepare(params)
+        self.layout.pack(leaves, self.params_buf)
+        self.views = self.layout.views(self.params_buf)
+        return backends.unflatten(self.treedef, self.views)
+
+    def __call__(self, params, grads, state):
+        if self.layout is None:
+            raise ValueError("make_step: call init(params) before the first flat step")
+        leaves, treedef = backends.flatten(params)
+        if treedef != self.treedef:
+            backends.flatten_up_to(self.treedef, params, None)
+        backends.flatten_up_to(self.treedef, grads, params)
+        adopted = self.views is not None and all(a is b for a, b in zip(leaves, self.views))
+        pbuf = self.params_buf if (adopted or self.donate) else self.layout.new_buffers()
+        if not adopted:
+            self.layout.pack(leaves, pbuf)
+        gbuf = self.layout.pack(backends.flatten(grads)[0], self.grads_buf)
+        new_pbuf, state = self.inner(pbuf, gbuf, state)
+        for key, buf in new_pbuf.items():
+            if buf is not pbuf[key]:
+                backends.of(buf).pack([buf], pbuf[key])
+        if adopted:
+            return params, state
+        if self.donate:
+            self.layout.unpack_into(pbuf, leaves)
+            return params, state
+        return backends.unflatten(self.treedef, self.layout.views(pbuf)), state
+
+
+class Step:
+    """A compiled-once optimizer step for one transformation; see ``make_step``."""
+
+    def __init__(self, tx: GradientTransformation, mode: str, donate: bool):
+        if mode not in MODES and mode != "auto":
+            raise ValueError(f"make_step: mode must be 'auto' or one of {MODES}; got {mode!r}")
+        self.tx, self.requested_mode, self.donate = tx, mode, donate
+        self._impl: dict[str, Any] = {}
+        self.mode: str | None = None
+
+    def _impl_for(self, params, grads=None, state=None):
+        framework = _tree.backend_of(params).NAME
+        impl = self._impl.get(framework)
+        if impl is None:
+            mode = self._choose(framework, params)
+            self.mode = mode
+            if mode == "flat":
+                impl = _Flat(self.tx, framework, self.donate)
+            else:
+                impl = _Direct(self.tx, framework, mode, self.donate)
+            self._impl[framework] = impl
+        return impl
+
+    def _choose(self, framework: str, params) -> str:
+        available = step_modes(framework)
+        if self.requested_mode != "auto":
+            if self.requested_mode not in available:
+                raise ValueError(
+                    f"make_step: mode {self.requested_mode!r} is not available on {framework}; "
+                    f"available: {available}"
+                )
+            if self.requested_mode == "flat" and not self._flat_ok(params):
+                raise ValueError(
+                    "make_step: mode 'flat' needs a step that treats every leaf alike "
+                    "(no masks, per-leaf norms or shape-dependent operations)"
+                )
+            return self.requested_mode
+        leaves = _tree.leaves(params)
+        small = len(leaves) > 1 and _tree.size(params) < FLAT_MEAN_LEAF * len(leaves)
+        if "flat" in available and small and self._flat_ok(params):
+            return "flat"
+        if framework == "numpy":
+            if "fused" in available and _fused_ok(self.tx, params):
+                return "fused"
+            return "reference"
+        return "compiled"
+
+    def _flat_ok(self, params) -> bool:
+        state = self.tx.init(params)
+        return _fused.flat_compatible(reference_step(self.tx), params, params, state)
+
+    def init(self, params: Any) -> Any:
+        """The state for ``params`` (``tx.init(params)``, or the flat buffers' state)."""
+        return self._impl_for(params).init(params)
+
+    def adopt(self, params: Any) -> Any:
+        """In ``flat`` mode, ``params`` as views into the step's buffer (no copy per step)."""
+        impl = self._impl_for(params)
+        return impl.adopt(params) if isinstance(impl, _Flat) else params
+
+    def __call__(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
+        return self._impl_for(params)(params, grads, state)
+
+
+def _fused_ok(tx, params) -> bool:
+    try:
+        _fused.Plan(reference_step(tx), params, params, tx.init(params))
+    except _fused.Unsupported:
+        return False
+    return True
+
+
+def make_step(tx: GradientTransformation, mode: str = "auto", *, donate: bool = True) -> Step:
+    """A function ``step(params, grads, state) -> (params, state)`` applying ``tx`` in one call.
+
+    ``mode`` is ``"auto"`` (the fastest mode for the arrays' framework and tree), or one of
+    ``"reference"``, ``"compiled"``, ``"fused"``, ``"flat"`` (see ``step_modes``). With
+    ``donate=True`` the step may reuse the buffers of ``params`` and ``state`` for its
+    outputs (JAX donation; NumPy and torch write in place), so do not use the old ones
+    afterwards. Build the state with ``step.init(params)``.
+    """
+    return Step(tx, mode, donate)

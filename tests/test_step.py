@@ -1,0 +1,157 @@
+"""make_step's fast paths (compiled, fused, flat) give the reference step's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyopt
+from anyopt import _tree, backends
+from anyopt.backends import _fused
+
+from conftest import FRAMEWORKS, Backend, random_tree, relative_error_norm
+from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
+
+# torch.compile takes seconds per transformation: torch runs a representative subset.
+TORCH_CASES = ["adam", "chain", "lion", "rmsprop/centered_momentum", "sgd/nesterov", "signum"]
+STEPS = 4
+
+
+def scaled(case):
+    """The case as a full optimizer (building blocks get a small negative step)."""
+    tx = CASES[case](anyopt)
+    if case.split("/")[0] in OPTIMIZERS:
+        return tx
+    return anyopt.chain(tx, anyopt.scale(BLOCK_STEP))
+
+
+def fast_cases():
+    for framework in FRAMEWORKS:
+        for mode in anyopt.step_modes(framework):
+            if mode == "reference":
+                continue
+            names = TORCH_CASES if framework == "torch" else sorted(CASES)
+            for case in names:
+                yield pytest.param(framework, mode, case, id=f"{framework}-{mode}-{case}")
+
+
+def flat_compatible(tx) -> bool:
+    """Whether every leaf of the test tree runs the same code (traced on NumPy)."""
+    params = _tree.map(np.asarray, random_tree(0))
+    step = anyopt._step.reference_step(tx)
+    return _fused.flat_compatible(step, params, params, tx.init(params))
+
+
+def trajectories(backend: Backend, case: str, mode: str, donate: bool):
+    tx = scaled(case)
+    step = anyopt.make_step(tx, mode, donate=donate)
+    params, ref_params = backend.tree(random_tree(0)), backend.tree(random_tree(0))
+    state, ref_state = step.init(params), tx.init(ref_params)
+    for k in range(STEPS):
+        grads = backend.tree(random_tree(10 + k))
+        params, state = step(params, grads, state)
+        updates, ref_state = tx.update(grads, ref_state, ref_params)
+        ref_params = anyopt.apply_updates(ref_params, updates)
+    return params, ref_params, step
+
+
+def assert_trees_close(actual, expected, backend, rtol=1e-6):
+    pairs = list(zip(_tree.leaves(actual), _tree.leaves(expected)))
+    assert len(pairs) == len(_tree.leaves(expected))
+    for a, e in pairs:
+        assert backends.of(a).NAME == backends.of(e).NAME == backend.name
+        assert str(a.dtype) == str(e.dtype)
+    a = np.concatenate([np.ravel(backend.numpy(x)) for x, _ in pairs])
+    e = np.concatenate([np.ravel(backend.numpy(y)) for _, y in pairs])
+    assert relative_error_norm(a, e) <= rtol
+
+
+@pytest.mark.parametrize("framework, mode, case", list(fast_cases()))
+def test_fast_path_equals_reference(framework, mode, case):
+    backend = Backend(framework)
+    if mode == "flat" and not flat_compatible(scaled(case)):
+        with pytest.raises(ValueError, match="treats every leaf alike"):
+            trajectories(backend, case, mode, donate=True)
+        return
+    params, ref_params, step = trajectories(backend, case, mode, donate=True)
+    assert step.mode == mode
+    assert_trees_close(params, ref_params, backend)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_donate_false_leaves_inputs_untouched(framework):
+    backend = Backend(framework)
+    for mode in anyopt.step_modes(framework):
+        tx = anyopt.adam(0.1)
+        step = anyopt.make_step(tx, mode, donate=False)
+        params = backend.tree(random_tree(0))
+        before = [backend.numpy(x).copy() for x in _tree.leaves(params)]
+        state = step.init(params)
+        new_params, state = step(params, backend.tree(random_tree(1)), state)
+        for x, b in zip(_tree.leaves(params), before):
+            np.testing.assert_array_equal(backend.numpy(x), b, err_msg=mode)
+        changed = [
+            not np.array_equal(backend.numpy(x), b)
+            for x, b in zip(_tree.leaves(new_params), before)
+        ]
+        assert all(changed), mode
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if "flat" in anyopt.step_modes(f)])
+def test_flat_adopted_params_are_updated_in_place(framework):
+    backend = Backend(framework)
+    tx = anyopt.sgd(0.1, momentum=0.9)
+    step = anyopt.make_step(tx, "flat")
+    params = backend.tree(random_tree(0))
+    state = step.init(params)
+    adopted = step.adopt(params)
+    ref = backend.tree(random_tree(0))
+    ref_state = tx.init(ref)
+    for k in range(3):
+        grads = backend.tree(random_tree(20 + k))
+        new, state = step(adopted, grads, state)
+        assert all(a is b for a, b in zip(_tree.leaves(new), _tree.leaves(adopted)))
+        updates, ref_state = tx.update(grads, ref_state, ref)
+        ref = anyopt.apply_updates(ref, updates)
+    assert_trees_close(adopted, ref, backend)
+
+
+def test_auto_picks_flat_for_many_small_leaves_and_falls_back_when_leaves_differ():
+    params = {f"w{i}": np.ones(8, np.float32) for i in range(20)}
+    assert_mode(anyopt.make_step(anyopt.adam(0.1)), params, "flat")
+    mask = {k: i % 2 == 0 for i, k in enumerate(params)}
+    masked = anyopt.adamw(0.1, mask=mask)
+    assert_mode(anyopt.make_step(masked), params, "fused")
+    with pytest.raises(ValueError, match="treats every leaf alike"):
+        anyopt.make_step(masked, "flat").init(params)
+
+
+def test_auto_falls_back_to_reference_when_the_step_cannot_be_fused():
+    shape_dependent = anyopt.stateless_with_tree_map(lambda u, p: u / u.shape[0])
+    params = {"w": np.ones((4, 3), np.float32)}
+    assert_mode(
+        anyopt.make_step(anyopt.chain(shape_dependent, anyopt.sgd(0.1))), params, "reference"
+    )
+
+
+def assert_mode(step, params, expected):
+    state = step.init(params)
+    step(params, _tree.map(np.ones_like, params), state)
+    assert step.mode == expected
+
+
+def test_bad_mode_is_rejected_with_the_choices():
+    with pytest.raises(ValueError, match="mode must be 'auto' or one of"):
+        anyopt.make_step(anyopt.adam(0.1), "turbo")
+    with pytest.raises(ValueError, match="not available on jax"):
+        anyopt.make_step(anyopt.adam(0.1), "fused").init(
+            {"w": Backend("jax").array(np.ones(1, np.float32))}
+        )
+
+
+def test_step_modes_lists_each_frameworks_fast_paths():
+    assert anyopt.step_modes("jax") == ["reference", "compiled"]
+    assert anyopt.step_modes("torch") == ["reference", "compiled", "flat"]
+    assert anyopt.step_modes("numpy") == ["reference", "fused", "flat"]
+    with pytest.raises(ValueError, match="unknown framework"):
+        anyopt.step_modes("tensorflow")
