@@ -155,3 +155,47 @@ def test_step_modes_lists_each_frameworks_fast_paths():
     assert anyopt.step_modes("numpy") == ["reference", "fused", "flat"]
     with pytest.raises(ValueError, match="unknown framework"):
         anyopt.step_modes("tensorflow")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_params_kept_flat_step_like_the_tree(framework):
+    backend = Backend(framework)
+    tx = anyopt.chain(anyopt.clip_by_global_norm(1.0), anyopt.adam(0.05))
+    step = anyopt.make_step(tx)
+    params = backend.tree(random_tree(0))
+    flat = step.flatten(params)
+    assert sorted(flat) == ["float32"]
+    assert_trees_close(step.unflatten(flat), params, backend, rtol=0)
+    state = step.init(flat)
+    ref, ref_state = params, tx.init(params)
+    for k in range(3):
+        grads = backend.tree(random_tree(30 + k))
+        flat, state = step(flat, step.flatten(grads), state)
+        updates, ref_state = tx.update(grads, ref_state, ref)
+        ref = anyopt.apply_updates(ref, updates)
+    assert_trees_close(step.unflatten(flat), ref, backend)
+
+
+def test_jax_gradients_of_flat_params_feed_the_step_under_jit():
+    import jax
+    import jax.numpy as jnp
+
+    step = anyopt.make_step(anyopt.sgd(0.1))
+    params = Backend("jax").tree(random_tree(0))
+    flat = step.flatten(params)
+    state = step.init(flat)
+
+    def loss(flat_params):
+        return sum(jnp.sum(x**2) for x in _tree.leaves(step.unflatten(flat_params)))
+
+    grads = jax.jit(jax.grad(loss))(flat)
+    new_flat, _ = step(flat, grads, state)
+    expected = _tree.map(lambda p: p - 0.1 * 2 * p, params)
+    assert_trees_close(step.unflatten(new_flat), expected, Backend("jax"))
+
+
+def test_flatten_refuses_steps_that_treat_leaves_differently():
+    params = {f"w{i}": np.ones(4, np.float32) for i in range(3)}
+    masked = anyopt.adamw(0.1, mask={"w0": True, "w1": False, "w2": True})
+    with pytest.raises(ValueError, match="treats every leaf alike"):
+        anyopt.make_step(masked).flatten(params)

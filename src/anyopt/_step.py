@@ -162,25 +162,18 @@ class Step:
                     f"make_step: mode {self.requested_mode!r} is not available on {framework}; "
                     f"available: {available}"
                 )
-            if self.requested_mode == "flat" and not self._flat_ok(params):
-                raise ValueError(
-                    "make_step: mode 'flat' needs a step that treats every leaf alike "
-                    "(no masks, per-leaf norms or shape-dependent operations)"
-                )
+            if self.requested_mode == "flat" and not _flat_compatible(self.tx, params):
+                raise ValueError(_NOT_FLAT)
             return self.requested_mode
         leaves = _tree.leaves(params)
         small = len(leaves) > 1 and _tree.size(params) < FLAT_MEAN_LEAF * len(leaves)
-        if "flat" in available and small and self._flat_ok(params):
+        if "flat" in available and small and _flat_compatible(self.tx, params):
             return "flat"
         if framework == "numpy":
             if "fused" in available and _fused_ok(self.tx, params):
                 return "fused"
             return "reference"
         return "compiled"
-
-    def _flat_ok(self, params) -> bool:
-        state = self.tx.init(params)
-        return _fused.flat_compatible(reference_step(self.tx), params, params, state)
 
     def init(self, params: Any) -> Any:
         """The state for ``params`` (``tx.init(params)``, or the flat buffers' state)."""
@@ -191,8 +184,37 @@ class Step:
         impl = self._impl_for(params)
         return impl.adopt(params) if isinstance(impl, _Flat) else params
 
+    def flatten(self, params: Any) -> dict:
+        """``params`` packed into one 1-D buffer per dtype, ``{"float32": buffer, ...}``.
+
+        For many small leaves on JAX and MLX: keep the parameters flat, compute the loss on
+        ``step.unflatten(flat)`` (slices, free under jit) and step on the flat gradients;
+        the step then touches one buffer per dtype. ``ValueError`` if the transformation
+        does not treat every leaf alike (masks, per-leaf norms ...).
+        """
+        if not _flat_compatible(self.tx, params):
+            raise ValueError(_NOT_FLAT)
+        layout, treedef, leaves = _flat.layout_of(params)
+        self._flat_layout = (layout, treedef)
+        return layout.concat(leaves)
+
+    def unflatten(self, flat: dict) -> Any:
+        """The tree of ``flatten``'s input, its leaves slices (or views) of ``flat``."""
+        layout, treedef = self._flat_layout
+        return backends.unflatten(treedef, layout.views(flat))
+
     def __call__(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
         return self._impl_for(params)(params, grads, state)
+
+
+_NOT_FLAT = (
+    "make_step: packing leaves into flat buffers needs a step that treats every leaf alike "
+    "(no masks, per-leaf norms or shape-dependent operations)"
+)
+
+
+def _flat_compatible(tx, params) -> bool:
+    return _fused.flat_compatible(reference_step(tx), params, params, tx.init(params))
 
 
 def _fused_ok(tx, params) -> bool:

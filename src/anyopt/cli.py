@@ -1,4 +1,4 @@
-"""Command-line entry point: ``anyopt demo ...`` (subcommands, so more can be added)."""
+"""Command-line entry point: ``anyopt demo ...``, ``anyopt bench ...``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from anyopt.bench.run import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``anyopt`` argument parser, one subparser per command."""
     parser = argparse.ArgumentParser(
@@ -56,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="data and init seed (default: 0)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     demo.set_defaults(func=_cmd_demo)
+
+    from anyopt.bench.run import add_arguments  # imports no array library
+
+    bench = sub.add_parser(
+        "bench",
+        help="time anyopt against each framework's own optimizers",
+        description="Time one optimizer step of anyopt and of each framework's native "
+        "optimizers on large, many-leaf and tiny workloads, against the memory-bandwidth floor.",
+    )
+    add_arguments(bench)
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -1,8 +1,8 @@
 """Flat layouts: a tree's leaves packed end to end into one 1-D buffer per dtype.
 
 Optimizer steps over many small leaves are dominated by per-leaf overhead; running
-the same element-wise step once over each flat buffer removes it. Only frameworks
-with views (NumPy, torch) can hand out leaves that live inside the buffer.
+the same element-wise step once over each flat buffer removes it. NumPy and torch hand
+out leaves that are views into the buffer; JAX and MLX slice it (free under jit).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Layout:
         self.groups: dict[Any, list[int]] = {}
         for i, x in enumerate(leaves):
             self.groups.setdefault(x.dtype, []).append(i)
+        self.names = {d: backends.dtype_name(d) for d in self.groups}
         self.offsets: dict[Any, list[tuple[int, int]]] = {}
         self.sizes: dict[Any, int] = {}
         for dtype, members in self.groups.items():
@@ -32,26 +33,33 @@ class Layout:
             self.offsets[dtype], self.sizes[dtype] = spans, start
 
     def key(self) -> tuple:
-        return tuple(self.shapes), tuple((str(d), tuple(m)) for d, m in self.groups.items())
+        return tuple(self.shapes), tuple((self.names[d], tuple(m)) for d, m in self.groups.items())
 
     def new_buffers(self) -> dict:
-        return {str(d): self.backend.empty(n, d) for d, n in self.sizes.items()}
+        return {self.names[d]: self.backend.empty(n, d) for d, n in self.sizes.items()}
 
     def pack(self, leaves: list, buffers: dict) -> dict:
         for dtype, members in self.groups.items():
-            self.backend.pack([leaves[i] for i in members], buffers[str(dtype)])
+            self.backend.pack([leaves[i] for i in members], buffers[self.names[dtype]])
         return buffers
 
     def unpack_into(self, buffers: dict, leaves: list) -> None:
         for dtype, members in self.groups.items():
             targets = [leaves[i] for i in members]
-            self.backend.unpack_into(buffers[str(dtype)], targets, self.offsets[dtype])
+            self.backend.unpack_into(buffers[self.names[dtype]], targets, self.offsets[dtype])
+
+    def concat(self, leaves: list) -> dict:
+        """New flat buffers holding ``leaves`` (any framework, works under jit)."""
+        return {
+            self.names[d]: self.backend.concat([leaves[i] for i in members])
+            for d, members in self.groups.items()
+        }
 
     def views(self, buffers: dict) -> list:
         out: list = [None] * len(self.shapes)
         for dtype, members in self.groups.items():
             for i, (a, b) in zip(members, self.offsets[dtype]):
-                out[i] = self.backend.view(buffers[str(dtype)], a, b, self.shapes[i])
+                out[i] = self.backend.view(buffers[self.names[dtype]], a, b, self.shapes[i])
         return out
 
 

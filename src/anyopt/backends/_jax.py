@@ -91,3 +91,11 @@ def compile_step(step, donate: bool):
     """``step(params, grads, state) -> (params, state)`` under ``jax.jit``; params and state
     buffers are donated (reused for the outputs) when ``donate``."""
     return jax.jit(step, donate_argnums=(0, 2) if donate else ())
+
+
+def concat(leaves):
+    return jnp.concatenate([jnp.ravel(x) for x in leaves])
+
+
+def view(buffer, start: int, stop: int, shape):
+    return buffer[start:stop].reshape(shape)

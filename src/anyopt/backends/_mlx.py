@@ -119,3 +119,11 @@ def compile_step(step, donate: bool):
         return backends.unflatten(out_def[0], out_p), backends.unflatten(out_def[1], out_s)
 
     return call
+
+
+def concat(leaves):
+    return mx.concatenate([x.reshape(-1) for x in leaves])
+
+
+def view(buffer, start: int, stop: int, shape):
+    return buffer[start:stop].reshape(shape)

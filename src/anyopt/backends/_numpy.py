@@ -108,3 +108,7 @@ def unpack_into(buffer, leaves, offsets):
 
 def view(buffer, start: int, stop: int, shape):
     return buffer[start:stop].reshape(shape)
+
+
+def concat(leaves):
+    return np.concatenate([np.ravel(x) for x in leaves])

@@ -173,3 +173,7 @@ def unpack_into(buffer, leaves, offsets):
 
 def view(buffer, start: int, stop: int, shape):
     return buffer[start:stop].view(shape)
+
+
+def concat(leaves):
+    return torch.cat([x.reshape(-1) for x in leaves])

@@ -1,0 +1,188 @@
+"""Timing core: variants, the measurement loop, state-size accounting and anyopt's step modes."""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass
+class Runner:
+    """A built case: ``step()`` runs one synchronised optimizer step in place of the last."""
+
+    step: Callable[[], None]
+    state: Callable[[], Any]  # the optimizer state, for its size in bytes
+    params: Callable[[], dict[str, Any]]  # the current parameters by name (tests check them)
+
+
+@dataclass
+class Variant:
+    """One timed implementation: a native peer or an anyopt step mode."""
+
+    framework: str
+    kind: str  # "peer" or "anyopt"
+    name: str
+    build: Callable[[], Runner] | None = None  # None: not available (see note)
+    compiled: bool = False  # gets extra warm-up steps so compilation is excluded
+    note: str = ""
+
+
+@dataclass
+class Settings:
+    warmup: int = 3
+    compiled_warmup: int = 6
+    repeat: int = 7
+    min_time: float = 0.05  # seconds per repetition; short steps are looped to reach it
+    max_inner: int = 200
+
+
+@dataclass
+class Result:
+    framework: str
+    kind: str
+    name: str
+    ms: float | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    inner: int = 0
+    state_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    note: str = ""
+    ratio_floor: float | None = None
+
+
+def measure(variant: Variant, settings: Settings) -> Result:
+    """Build ``variant``, warm it up, time it and free its arrays."""
+    res = Result(variant.framework, variant.kind, variant.name, note=variant.note)
+    if variant.build is None:
+        return res
+    try:
+        runner = variant.build()
+        warm = settings.compiled_warmup if variant.compiled else settings.warmup
+        times = []
+        for _ in range(max(warm, 1)):
+            t0 = time.perf_counter()
+            runner.step()
+            times.append(time.perf_counter() - t0)
+        per_step = statistics.median(times[-3:])
+        inner = max(1, min(settings.max_inner, math.ceil(settings.min_time / max(per_step, 1e-7))))
+        samples = []
+        for _ in range(max(settings.repeat, 1)):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                runner.step()
+            samples.append((time.perf_counter() - t0) / inner * 1e3)
+        res.ms, res.samples_ms, res.inner = statistics.median(samples), samples, inner
+        res.state_bytes = state_nbytes(runner.state())
+    except Exception as exc:  # a failing variant is reported, not fatal
+        res.ms, res.note = None, f"error: {type(exc).__name__}: {exc}"[:300]
+    finally:
+        runner = None
+        gc.collect()
+    return res
+
+
+def _array_bytes(x: Any) -> tuple[Any, int] | None:
+    """``(identity key, bytes)`` for an array of any framework, else ``None``."""
+    root = type(x).__module__.split(".")[0]
+    if root == "torch" and hasattr(x, "untyped_storage"):
+        storage = x.untyped_storage()  # views of one buffer share their storage
+        return ("torch", storage.data_ptr()), storage.nbytes()
+    if root == "numpy" and hasattr(x, "base"):
+        while getattr(x, "base", None) is not None and hasattr(x.base, "nbytes"):
+            x = x.base
+        return ("numpy", id(x)), int(x.nbytes)
+    if root in ("jax", "jaxlib", "mlx") and hasattr(x, "nbytes"):
+        return (root, id(x)), int(x.nbytes)
+    return None
+
+
+def state_nbytes(tree: Any) -> int:
+    """Bytes held by the arrays in an optimizer state (shared buffers counted once)."""
+    seen: set = set()
+    total = 0
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif (info := _array_bytes(x)) is not None:
+            if info[0] not in seen:
+                seen.add(info[0])
+                total += info[1]
+        elif hasattr(x, "__dict__") and not isinstance(x, (type, ModuleType)):
+            if id(x) not in seen:
+                seen.add(id(x))
+                stack.extend(vars(x).values())
+    return total
+
+
+def anyopt_modes(framework: str) -> list[str]:
+    """anyopt's step modes for ``framework`` (``anyopt.step_modes``), or the reference one."""
+    import anyopt
+
+    if hasattr(anyopt, "step_modes") and hasattr(anyopt, "make_step"):
+        return list(anyopt.step_modes(framework))
+    return ["jit"] if framework == "jax" else ["reference"]
+
+
+class _ReferenceStep:
+    """``tx.update`` + ``apply_updates`` (jitted with donation for mode ``jit``)."""
+
+    def __init__(self, tx: Any, mode: str):
+        import anyopt
+
+        def step(params, grads, state):
+            updates, state = tx.update(grads, state, params)
+            return anyopt.apply_updates(params, updates), state
+
+        self.init = tx.init
+        if mode == "jit":
+            import jax
+
+            step = jax.jit(step, donate_argnums=(0, 2))
+        self._step = step
+
+    def __call__(self, params, grads, state):
+        return self._step(params, grads, state)
+
+
+def make_step(tx: Any, mode: str) -> Any:
+    """``anyopt.make_step(tx, mode=mode)``, or the reference step before it exists."""
+    import anyopt
+
+    if hasattr(anyopt, "make_step"):
+        return anyopt.make_step(tx, mode=mode)
+    return _ReferenceStep(tx, mode)
+
+
+def anyopt_variants(fw: ModuleType, opt: str, workload: Any) -> list[Variant]:
+    """One variant per anyopt step mode on framework module ``fw`` (a ``peers_*`` module)."""
+
+    def build(mode: str) -> Runner:
+        import anyopt
+        from anyopt.bench.workloads import make_tx
+
+        params_np, grads_np = workload.arrays()
+        step = make_step(make_tx(anyopt, opt), mode)
+        cell = [fw.to_native(params_np), None]
+        grads = fw.to_native(grads_np)
+        cell[1] = step.init(cell[0])
+
+        def run() -> None:
+            cell[0], cell[1] = step(cell[0], grads, cell[1])
+            fw.sync(cell)
+
+        return Runner(run, lambda: cell[1], lambda: cell[0])
+
+    return [
+        Variant(fw.FRAMEWORK, "anyopt", mode, lambda m=mode: build(m), compiled=True)
+        for mode in anyopt_modes(fw.FRAMEWORK)
+    ]

@@ -1,0 +1,169 @@
+"""``anyopt bench`` (also ``python benchmarks/run.py``): options and the benchmark loop."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from anyopt.bench.cases import excluded, run_isolated, variants
+from anyopt.bench.harness import Result, Settings, measure
+from anyopt.bench.workloads import OPTIMIZERS, WORKLOADS, label, make_workload
+
+FRAMEWORKS = ("numpy", "jax", "torch", "mlx")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``anyopt bench`` options."""
+    p.add_argument("--workloads", help="comma-separated subset of large,many,tiny (default: all)")
+    p.add_argument("--size", type=int, help="a single-leaf workload of N float32 parameters")
+    p.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="default: %(default)s")
+    p.add_argument("--frameworks", help="subset of numpy,jax,torch,mlx (default: all installed)")
+    p.add_argument("--repeat", type=int, help="timed repetitions, median kept (default: 7)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up steps (default: 3; +3 compiled)")
+    p.add_argument("--quick", action="store_true", help="smoke test: 3 repetitions, small floor")
+    p.add_argument("--isolate", action="store_true", help="each variant in a subprocess (peak RSS)")
+    p.add_argument("--exclude", help="skip variants: comma-separated framework:name globs")
+    p.add_argument("--timeout", type=float, help="with --isolate: seconds allowed per variant")
+    p.add_argument("--out", default="bench_out", help="output folder (default: %(default)s)")
+    p.add_argument("--floor-mb", type=int, help="floor copy size in MB (default: 256)")
+    p.add_argument("--no-progress", action="store_true", help="print only the final table")
+
+
+def _split(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
+    names = list(dict.fromkeys(s.strip().lower() for s in (text or "").split(",") if s.strip()))
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def resolve(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """``(workloads, optimizers, frameworks)`` from the options; ``ValueError`` if bad."""
+    from anyopt.demo.models import is_installed
+
+    workloads = _split(args.workloads, WORKLOADS, "workload")
+    if args.size is not None:
+        make_workload(f"size={args.size}")
+        workloads.append(f"size={args.size}")
+    workloads = workloads or list(WORKLOADS)
+    optimizers = _split(args.optimizers, OPTIMIZERS, "optimizer")
+    frameworks = _split(args.frameworks, FRAMEWORKS, "framework")
+    for fw in frameworks:
+        if not is_installed(fw):
+            raise ValueError(f"framework {fw!r} requested but it is not installed")
+    frameworks = frameworks or [fw for fw in FRAMEWORKS if is_installed(fw)]
+    if not optimizers or not frameworks:
+        raise ValueError("nothing to run: no optimizers or no frameworks selected")
+    if (args.repeat is not None and args.repeat < 1) or args.warmup < 1:
+        raise ValueError("--repeat and --warmup must be >= 1")
+    return workloads, optimizers, frameworks
+
+
+def make_settings(args: argparse.Namespace) -> Settings:
+    repeat = args.repeat or (3 if args.quick else 7)
+    min_time = 0.0 if args.quick else 0.05
+    return Settings(args.warmup, args.warmup + 3, repeat, min_time)
+
+
+def run_bench(
+    workloads: Sequence[str],
+    optimizers: Sequence[str],
+    frameworks: Sequence[str],
+    settings: Settings | None = None,
+    out: str | None = "bench_out",
+    *,
+    isolate: bool = False,
+    exclude: Sequence[str] = (),
+    timeout: float | None = None,
+    floor_mb: int = 256,
+    floor_reps: int = 10,
+    console: Any = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Time every (workload, optimizer, framework) case; write and return all numbers."""
+    from rich.console import Console
+
+    from anyopt.bench import report
+    from anyopt.bench.floor import floor_ms, measure_bandwidth
+    from anyopt.bench.machine import machine_info
+
+    settings = settings or Settings()
+    console = console or Console(width=None if sys.stdout.isatty() else 150)
+    start = time.perf_counter()
+    bw = measure_bandwidth(floor_mb, floor_reps, frameworks)
+    if progress:
+        console.print(f"floor: {bw['gbps']:.1f} GB/s ({bw['method']})", highlight=False)
+    data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "floor": bw}
+    data.update(workloads={}, cases=[], isolate=isolate, exclude=list(exclude))
+    data["loadavg_before"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    for wname in workloads:
+        wl = make_workload(wname)
+        data["workloads"][wname] = wl.to_dict()
+        for opt in optimizers:
+            floor = floor_ms(opt, wl.n_params, bw["gbps"])
+            for fw in frameworks:
+                results = []
+                for v in variants(fw, opt, wl):
+                    if v.build is not None and excluded(fw, v, exclude):
+                        results.append(Result(fw, v.kind, v.name, note="skipped (--exclude)"))
+                    elif isolate and v.build is not None:
+                        spec = dict(workload=wname, optimizer=opt, framework=fw, kind=v.kind)
+                        spec.update(name=v.name, settings=dataclasses.asdict(settings))
+                        results.append(run_isolated(spec, timeout))
+                    else:
+                        results.append(measure(v, settings))
+                variants_ = [dataclasses.asdict(r) for r in results]
+                case = dict(workload=wname, optimizer=opt, framework=fw, floor_ms=floor)
+                data["cases"].append(report.summarize(dict(case, variants=variants_)))
+                if progress:
+                    done = ", ".join(f"{r.kind[0]}:{r.name} {report._ms(r.ms)}" for r in results)
+                    console.print(f"{wname} {label(opt)} {fw}: {done}", highlight=False)
+        wl.release()
+        gc.collect()
+    data["machine"] = machine_info()
+    data["elapsed_s"] = time.perf_counter() - start
+    data["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    console.print(report.console_table(data))
+    if out:
+        os.makedirs(out, exist_ok=True)
+        paths = {ext: os.path.join(out, f"bench.{ext}") for ext in ("json", "md", "png")}
+        report.write_json(data, paths["json"])
+        Path(paths["md"]).write_text(report.markdown(data))
+        report.plot(data, paths["png"])
+        console.print(f"Wrote {', '.join(paths.values())} ({data['elapsed_s']:.0f} s)")
+    return data
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    try:
+        workloads, optimizers, frameworks = resolve(args)
+    except ValueError as exc:
+        print(f"anyopt bench: error: {exc}", file=sys.stderr)
+        return 2
+    floor_mb = args.floor_mb or (32 if args.quick else 256)
+    run_bench(
+        workloads, optimizers, frameworks, make_settings(args), args.out or None,
+        isolate=args.isolate, exclude=[p for p in (args.exclude or "").split(",") if p],
+        timeout=args.timeout, floor_mb=floor_mb, floor_reps=3 if args.quick else 10,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="anyopt bench", description="Time anyopt against each framework's own optimizers."
+    )
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
