@@ -153,6 +153,7 @@ def test_step_modes_lists_each_frameworks_fast_paths():
     assert anyopt.step_modes("jax") == ["reference", "compiled"]
     assert anyopt.step_modes("torch") == ["reference", "compiled", "flat"]
     assert anyopt.step_modes("numpy") == ["reference", "fused", "flat"]
+    assert anyopt.step_modes("mlx") == ["reference", "compiled", "fused"]
     with pytest.raises(ValueError, match="unknown framework"):
         anyopt.step_modes("tensorflow")
 

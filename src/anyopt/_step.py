@@ -6,8 +6,8 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 - ``"reference"``: ``tx.update`` then ``apply_updates``, eagerly (every framework).
 - ``"compiled"``: the whole step under the framework's compiler, compiled once per tree
   structure: ``jax.jit`` with donation, ``torch.compile`` writing in place, ``mx.compile``.
-- ``"fused"`` (NumPy, needs numba): the step traced once and run as parallel loops that
-  read each input once and write parameters and state in place.
+- ``"fused"`` (NumPy; MLX on the CPU; needs numba): the step traced once and run as
+  parallel loops that read each input once and write parameters and state in place.
 - ``"flat"`` (NumPy, torch): leaves packed into one buffer per dtype and the step run once
   per buffer (fused or compiled); for many small leaves. Only for steps that treat every
   leaf alike (checked by tracing); its state is that of the flat buffers.
@@ -34,6 +34,8 @@ def step_modes(framework: str) -> list[str]:
         return ["reference", "fused", "flat"] if _fused.available() else ["reference"]
     if framework == "torch":
         return ["reference", "compiled", "flat"]
+    if framework == "mlx" and _fused.available() and backends.load("mlx").host_fusable():
+        return ["reference", "compiled", "fused"]
     return ["reference", "compiled"]
 
 
@@ -53,7 +55,7 @@ class _Direct:
         if mode == "compiled":
             self.run = backends.load(framework).compile_step(self.reference, donate)
         elif mode == "fused":
-            self.run = _FusedRunner(self.reference, donate)
+            self.run = _FusedRunner(self.reference, donate, backends.load(framework))
         else:
             self.run = self.reference
 
@@ -65,18 +67,26 @@ class _Direct:
 
 
 class _FusedRunner:
-    """Traces the step once per tree structure and runs the numba plan."""
+    """Traces the step once per tree structure and runs the numba plan on host views
+    of the arrays (NumPy arrays themselves; MLX arrays' CPU buffers, written in place)."""
 
-    def __init__(self, reference, donate: bool):
-        self.reference, self.donate, self.plans = reference, donate, {}
+    def __init__(self, reference, donate: bool, backend):
+        self.reference, self.donate, self.backend, self.plans = reference, donate, backend, {}
 
     def __call__(self, params, grads, state):
-        leaves = [backends.flatten(t) for t in (params, grads, state)]
-        key = tuple((d, tuple(map(_fused._ndim, ls))) for ls, d in leaves)
+        flat = [backends.flatten(t) for t in (params, grads, state)]
+        key = tuple((d, tuple(map(_fused._ndim, ls))) for ls, d in flat)
         plan = self.plans.get(key)
         if plan is None:
             plan = self.plans[key] = _fused.Plan(self.reference, params, grads, state)
-        return plan.run([ls for ls, _ in leaves], self.donate)
+        b = self.backend
+        host = [b.host_views(ls) for ls, _ in flat]
+        new_p, new_s = plan.run_leaves(host, self.donate)
+        if b.NAME != "numpy":
+            owner = {id(h): x for ls, hs in zip(flat, host) for x, h in zip(ls[0], hs)}
+            new_p = [owner[id(v)] if id(v) in owner else b.from_host(v) for v in new_p]
+            new_s = [owner[id(v)] if id(v) in owner else b.from_host(v) for v in new_s]
+        return backends.unflatten(plan.def_p, new_p), backends.unflatten(plan.def_s, new_s)
 
 
 class _Flat:
@@ -101,7 +111,8 @@ class _Flat:
         return self.tx.init(self.layout.pack(leaves, self.params_buf))
 
     def adopt(self, params):
-        """``params`` as views into this step's buffer: passing them back skips copies."""
+        """``params`` as views into this step's buffer: passing them back skips copies
+        (the step then always updates them in place)."""
         leaves = self._prepare(params)
         self.layout.pack(leaves, self.params_buf)
         self.views = self.layout.views(self.params_buf)
@@ -112,13 +123,16 @@ class _Flat:
             raise ValueError("make_step: call init(params) before the first flat step")
         leaves, treedef = backends.flatten(params)
         if treedef != self.treedef:
-            backends.flatten_up_to(self.treedef, params, None)
-        backends.flatten_up_to(self.treedef, grads, params)
+            backends.flatten_up_to(self.treedef, params, None)  # names the differing path
+            raise backends.TreeMismatchError(
+                "make_step: params do not have the structure the step was initialised with"
+            )
+        grad_leaves = backends.flatten_up_to(self.treedef, grads, params)
         adopted = self.views is not None and all(a is b for a, b in zip(leaves, self.views))
         pbuf = self.params_buf if (adopted or self.donate) else self.layout.new_buffers()
         if not adopted:
             self.layout.pack(leaves, pbuf)
-        gbuf = self.layout.pack(backends.flatten(grads)[0], self.grads_buf)
+        gbuf = self.layout.pack(grad_leaves, self.grads_buf)
         new_pbuf, state = self.inner(pbuf, gbuf, state)
         for key, buf in new_pbuf.items():
             if buf is not pbuf[key]:
@@ -169,11 +183,9 @@ class Step:
         small = len(leaves) > 1 and _tree.size(params) < FLAT_MEAN_LEAF * len(leaves)
         if "flat" in available and small and _flat_compatible(self.tx, params):
             return "flat"
-        if framework == "numpy":
-            if "fused" in available and _fused_ok(self.tx, params):
-                return "fused"
-            return "reference"
-        return "compiled"
+        if "fused" in available and _fused_ok(self.tx, params):
+            return "fused"
+        return "reference" if framework == "numpy" else "compiled"
 
     def init(self, params: Any) -> Any:
         """The state for ``params`` (``tx.init(params)``, or the flat buffers' state)."""

@@ -154,6 +154,11 @@ class Plan:
 
     def run(self, leaves: list[list], donate: bool):
         """``leaves`` = [param leaves, grad leaves, state leaves] (NumPy arrays)."""
+        new_p, new_s = self.run_leaves(leaves, donate)
+        return backends.unflatten(self.def_p, new_p), backends.unflatten(self.def_s, new_s)
+
+    def run_leaves(self, leaves: list[list], donate: bool) -> tuple[list, list]:
+        """Like ``run``, returning the new parameter and state leaves as lists."""
         values = {id(s): leaves[role][i] for (role, i), s in self.inputs.items()}
         for x in self.scalar_order:
             values[id(x)] = self._scalar(x, values)
@@ -164,7 +169,7 @@ class Plan:
             new[key] = values[id(out)]
         new_p = [new[(0, i)] for i in range(self.n_out[0])]
         new_s = [new[(2, j)] for j in range(self.n_out[1])]
-        return backends.unflatten(self.def_p, new_p), backends.unflatten(self.def_s, new_s)
+        return new_p, new_s
 
     def _scalar(self, x, values):
         """Evaluates one scalar node with NumPy, as the reference step would."""

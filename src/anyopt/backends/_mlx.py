@@ -127,3 +127,27 @@ def concat(leaves):
 
 def view(buffer, start: int, stop: int, shape):
     return buffer[start:stop].reshape(shape)
+
+
+def host_fusable() -> bool:
+    """MLX arrays live in host memory the fused NumPy kernels can read and write."""
+    return mx.default_device().type == mx.cpu
+
+
+def host_views(leaves):
+    """Zero-copy NumPy views of evaluated MLX arrays (writes show through)."""
+    import builtins
+
+    import numpy as np
+
+    from anyopt.backends._trace import Unsupported
+
+    arrays = [x for x in leaves if isinstance(x, mx.array)]
+    if builtins.any(x.dtype == mx.bfloat16 for x in arrays):
+        raise Unsupported("NumPy cannot view MLX bfloat16 arrays")
+    mx.eval(arrays)
+    return [np.asarray(x) if isinstance(x, mx.array) else x for x in leaves]
+
+
+def from_host(x):
+    return mx.array(x)
