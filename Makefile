@@ -15,11 +15,14 @@ demo: $(BIN)/anyopt
 	$(BIN)/anyopt demo
 
 lint: $(BIN)/anyopt
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+
+bench: $(BIN)/anyopt
+	$(BIN)/anyopt bench

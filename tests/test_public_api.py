@@ -26,6 +26,12 @@ from optax_cases import CASES
 # Type aliases (typing constructs): optax's versions name JAX types, anyopt's name ``Any``.
 TYPE_ALIASES = {"ArrayTree", "OptState", "Params", "Updates", "Schedule", "ScalarOrSchedule"}
 
+# anyopt's own additions beyond optax, each tested in its own file.
+EXTENSIONS = {
+    "make_step",  # one-call step with the fast paths: tests/test_step.py
+    "step_modes",  # the fast paths available per framework: tests/test_step.py
+}
+
 # Transformation factories that need no case in optax_cases.CASES, and why.
 NOT_IN_CASES = {
     # An adapter: wraps an existing transformation so its update accepts (and ignores)
@@ -92,11 +98,16 @@ def check_compatible(name: str, ours, theirs) -> None:
     )
 
 
-@pytest.mark.parametrize("name", sorted(anyopt.__all__))
+@pytest.mark.parametrize("name", sorted(set(anyopt.__all__) - EXTENSIONS))
 def test_name_exists_in_optax_with_a_compatible_signature(name):
     assert hasattr(anyopt, name), f"anyopt.__all__ lists {name} but anyopt has no such name"
     assert hasattr(optax, name), f"optax 0.2.8 has no top-level {name}"
     check_compatible(name, getattr(anyopt, name), getattr(optax, name))
+
+
+def test_extensions_are_public_and_absent_from_optax():
+    for name in EXTENSIONS:
+        assert name in anyopt.__all__ and not hasattr(optax, name), name
 
 
 def test_all_is_sorted_and_unique():

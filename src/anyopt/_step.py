@@ -15,15 +15,22 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from anyopt import _tree, backends
 from anyopt._base import GradientTransformation
 from anyopt._update import apply_updates
-from anyopt.backends import _flat, _fused
 
 MODES = ("reference", "compiled", "fused", "flat")
+
+
+def _module(name: str):
+    """``backends._fused`` / ``backends._flat``, imported on first use (they need NumPy)."""
+    return importlib.import_module(f"anyopt.backends.{name}")
+
+
 FLAT_MEAN_LEAF = 1 << 16  # "auto" packs trees whose leaves average fewer elements
 
 
@@ -31,10 +38,10 @@ def step_modes(framework: str) -> list[str]:
     """The modes ``make_step`` supports on ``framework`` ('numpy', 'jax', 'torch', 'mlx')."""
     backends.load(framework)  # validates the name
     if framework == "numpy":
-        return ["reference", "fused", "flat"] if _fused.available() else ["reference"]
+        return ["reference", "fused", "flat"] if _module("_fused").available() else ["reference"]
     if framework == "torch":
         return ["reference", "compiled", "flat"]
-    if framework == "mlx" and _fused.available() and backends.load("mlx").host_fusable():
+    if framework == "mlx" and _module("_fused").available() and backends.load("mlx").host_fusable():
         return ["reference", "compiled", "fused"]
     return ["reference", "compiled"]
 
@@ -75,10 +82,10 @@ class _FusedRunner:
 
     def __call__(self, params, grads, state):
         flat = [backends.flatten(t) for t in (params, grads, state)]
-        key = tuple((d, tuple(map(_fused._ndim, ls))) for ls, d in flat)
+        key = tuple((d, tuple(map(_module("_fused")._ndim, ls))) for ls, d in flat)
         plan = self.plans.get(key)
         if plan is None:
-            plan = self.plans[key] = _fused.Plan(self.reference, params, grads, state)
+            plan = self.plans[key] = _module("_fused").Plan(self.reference, params, grads, state)
         b = self.backend
         host = [b.host_views(ls) for ls, _ in flat]
         new_p, new_s = plan.run_leaves(host, self.donate)
@@ -99,7 +106,7 @@ class _Flat:
         self.layout = self.treedef = self.views = None
 
     def _prepare(self, params):
-        layout, treedef, leaves = _flat.layout_of(params)
+        layout, treedef, leaves = _module("_flat").layout_of(params)
         if self.layout is None or layout.key() != self.layout.key():
             self.layout, self.treedef = layout, treedef
             self.params_buf, self.grads_buf = layout.new_buffers(), layout.new_buffers()
@@ -206,7 +213,7 @@ class Step:
         """
         if not _flat_compatible(self.tx, params):
             raise ValueError(_NOT_FLAT)
-        layout, treedef, leaves = _flat.layout_of(params)
+        layout, treedef, leaves = _module("_flat").layout_of(params)
         self._flat_layout = (layout, treedef)
         return layout.concat(leaves)
 
@@ -226,13 +233,13 @@ _NOT_FLAT = (
 
 
 def _flat_compatible(tx, params) -> bool:
-    return _fused.flat_compatible(reference_step(tx), params, params, tx.init(params))
+    return _module("_fused").flat_compatible(reference_step(tx), params, params, tx.init(params))
 
 
 def _fused_ok(tx, params) -> bool:
     try:
-        _fused.Plan(reference_step(tx), params, params, tx.init(params))
-    except _fused.Unsupported:
+        _module("_fused").Plan(reference_step(tx), params, params, tx.init(params))
+    except _module("_trace").Unsupported:
         return False
     return True
 

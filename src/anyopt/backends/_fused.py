@@ -234,11 +234,21 @@ def _structure(x, memo) -> tuple:
     """A hashable description of what a node computes (equal for equal computations)."""
     if not isinstance(x, Sym):
         return ("const", repr(x))
-    if id(x) not in memo:
-        if x.op == "in":
-            memo[id(x)] = ("in", x.leaf)
+    stack = [x]
+    while stack:  # iterative: a global norm over 1000 leaves nests 1000 additions
+        node = stack[-1]
+        pending = [a for a in node.args if isinstance(a, Sym) and id(a) not in memo]
+        if pending and node.op != "in":
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if node.op == "in":
+            memo[id(node)] = ("in", node.leaf)
         else:
-            memo[id(x)] = (x.op, str(x.dtype), tuple(_structure(a, memo) for a in x.args))
+            args = tuple(
+                memo[id(a)] if isinstance(a, Sym) else ("const", repr(a)) for a in node.args
+            )
+            memo[id(node)] = (node.op, str(node.dtype), args)
     return memo[id(x)]
 
 

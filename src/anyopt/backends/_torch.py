@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import types
+
 import torch
 
 NAME = "torch"
@@ -128,6 +131,16 @@ def normal(k, shape, d=None):
     return torch.randn(tuple(shape), generator=_generator(k), dtype=d or torch.float32)
 
 
+_STEPS = itertools.count()
+
+
+def _fresh_code(fn):
+    """``fn`` with a code object of its own: torch.compile caches graphs per code object and
+    gives up after 8 variants, so every optimizer's step must not share one."""
+    code = fn.__code__.replace(co_name=f"anyopt_step_{next(_STEPS)}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
 def compile_step(step, donate: bool):
     """``step`` under ``torch.compile``. With ``donate`` the compiled graph writes the new
     parameters and state into the existing tensors (inductor fuses the update and the
@@ -141,7 +154,7 @@ def compile_step(step, donate: bool):
         for old, new in zip(backends.flatten(state)[0], backends.flatten(new_state)[0]):
             old.copy_(new)
 
-    compiled = torch.compile(write_back if donate else step, dynamic=False)
+    compiled = torch.compile(_fresh_code(write_back if donate else step), dynamic=False)
 
     def call(params, grads, state):
         with torch.no_grad():

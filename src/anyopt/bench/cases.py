@@ -56,7 +56,7 @@ def run_isolated(spec: dict[str, Any], timeout: float | None = None) -> Result:
 
 def case_main(spec: dict[str, Any]) -> int:
     """Child side of ``run_isolated``: measure one variant, print its result as JSON."""
-    from anyopt.bench.machine import peak_rss_bytes
+    from anyopt.bench.machine import current_rss_bytes, peak_rss_bytes
 
     wl = make_workload(spec["workload"])
     v = next(
@@ -64,7 +64,10 @@ def case_main(spec: dict[str, Any]) -> int:
         for v in variants(spec["framework"], spec["optimizer"], wl)
         if (v.kind, v.name) == (spec["kind"], spec["name"])
     )
+    wl.arrays()  # the shared NumPy data counts as baseline
+    base = current_rss_bytes()
     res = measure(v, Settings(**spec["settings"]))
+    res.base_rss_bytes = base
     res.peak_rss_bytes = peak_rss_bytes()
     print(_MARK + json.dumps(dataclasses.asdict(res)), flush=True)
     return 0

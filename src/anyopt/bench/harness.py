@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,8 +51,10 @@ class Result:
     ms: float | None = None
     samples_ms: list[float] = field(default_factory=list)
     inner: int = 0
+    setup_s: float | None = None  # build + warm-up (compilation included)
     state_bytes: int | None = None
-    peak_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None  # with --isolate: the subprocess's peak RSS ...
+    base_rss_bytes: int | None = None  # ... and its RSS before building the variant
     note: str = ""
     ratio_floor: float | None = None
 
@@ -62,6 +65,7 @@ def measure(variant: Variant, settings: Settings) -> Result:
     if variant.build is None:
         return res
     try:
+        t_setup = time.perf_counter()
         runner = variant.build()
         warm = settings.compiled_warmup if variant.compiled else settings.warmup
         times = []
@@ -69,6 +73,7 @@ def measure(variant: Variant, settings: Settings) -> Result:
             t0 = time.perf_counter()
             runner.step()
             times.append(time.perf_counter() - t0)
+        res.setup_s = time.perf_counter() - t_setup
         per_step = statistics.median(times[-3:])
         inner = max(1, min(settings.max_inner, math.ceil(settings.min_time / max(per_step, 1e-7))))
         samples = []
@@ -83,8 +88,16 @@ def measure(variant: Variant, settings: Settings) -> Result:
         res.ms, res.note = None, f"error: {type(exc).__name__}: {exc}"[:300]
     finally:
         runner = None
+        _reset_compilers()
         gc.collect()
     return res
+
+
+def _reset_compilers() -> None:
+    """Forget torch.compile's graphs, so that variants never share its recompile budget."""
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()
 
 
 def _array_bytes(x: Any) -> tuple[Any, int] | None:
@@ -125,42 +138,11 @@ def state_nbytes(tree: Any) -> int:
 
 
 def anyopt_modes(framework: str) -> list[str]:
-    """anyopt's step modes for ``framework`` (``anyopt.step_modes``), or the reference one."""
+    """anyopt's step modes for ``framework``, plus ``flat params``: the parameters kept in
+    one buffer per dtype by the caller (``step.flatten``), stepped in the auto mode."""
     import anyopt
 
-    if hasattr(anyopt, "step_modes") and hasattr(anyopt, "make_step"):
-        return list(anyopt.step_modes(framework))
-    return ["jit"] if framework == "jax" else ["reference"]
-
-
-class _ReferenceStep:
-    """``tx.update`` + ``apply_updates`` (jitted with donation for mode ``jit``)."""
-
-    def __init__(self, tx: Any, mode: str):
-        import anyopt
-
-        def step(params, grads, state):
-            updates, state = tx.update(grads, state, params)
-            return anyopt.apply_updates(params, updates), state
-
-        self.init = tx.init
-        if mode == "jit":
-            import jax
-
-            step = jax.jit(step, donate_argnums=(0, 2))
-        self._step = step
-
-    def __call__(self, params, grads, state):
-        return self._step(params, grads, state)
-
-
-def make_step(tx: Any, mode: str) -> Any:
-    """``anyopt.make_step(tx, mode=mode)``, or the reference step before it exists."""
-    import anyopt
-
-    if hasattr(anyopt, "make_step"):
-        return anyopt.make_step(tx, mode=mode)
-    return _ReferenceStep(tx, mode)
+    return [*anyopt.step_modes(framework), "flat params"]
 
 
 def anyopt_variants(fw: ModuleType, opt: str, workload: Any) -> list[Variant]:
@@ -171,10 +153,13 @@ def anyopt_variants(fw: ModuleType, opt: str, workload: Any) -> list[Variant]:
         from anyopt.bench.workloads import make_tx
 
         params_np, grads_np = workload.arrays()
-        step = make_step(make_tx(anyopt, opt), mode)
-        cell = [fw.to_native(params_np), None]
-        grads = fw.to_native(grads_np)
-        cell[1] = step.init(cell[0])
+        step = anyopt.make_step(make_tx(anyopt, opt), "auto" if mode == "flat params" else mode)
+        params, grads = fw.to_native(params_np), fw.to_native(grads_np)
+        if mode == "flat params":
+            params, grads = step.flatten(params), step.flatten(grads)
+        cell = [params, step.init(params)]
+        if mode == "flat":
+            cell[0] = step.adopt(params)  # the flat mode's own buffer: no copies per step
 
         def run() -> None:
             cell[0], cell[1] = step(cell[0], grads, cell[1])

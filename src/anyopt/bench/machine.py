@@ -61,6 +61,15 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def current_rss_bytes() -> int | None:
+    """This process's resident set size now (Linux ``/proc/self/statm``)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def peak_rss_bytes() -> int | None:
     """This process's peak resident set size (``ru_maxrss``)."""
     try:

@@ -28,7 +28,7 @@ def summarize(case: dict[str, Any]) -> dict[str, Any]:
     return case
 
 
-def _ms(x: float | None) -> str:
+def fmt_ms(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x:.3g}" if x < 10 else f"{x:.1f}"
@@ -48,9 +48,17 @@ def _mb(x: int | None) -> str:
     return f"{x} B"
 
 
+def _rss(v: dict[str, Any]) -> str:
+    """``peak (+growth over the baseline)`` for isolated runs, else ``n/a``."""
+    peak, base = v.get("peak_rss_bytes"), v.get("base_rss_bytes")
+    if peak is None or base is None:
+        return _mb(peak)
+    return f"{_mb(peak)} (+{_mb(max(peak - base, 0))})"
+
+
 def _listing(case: dict[str, Any], kind: str, sep: str) -> str:
     vs = [v for v in case["variants"] if v["kind"] == kind]
-    return sep.join(f"{v['name']} {_ms(v['ms'])}" for v in vs) or "—"
+    return sep.join(f"{v['name']} {fmt_ms(v['ms'])}" for v in vs) or "—"
 
 
 def _row(case: dict[str, Any], sep: str) -> list[str]:
@@ -59,10 +67,10 @@ def _row(case: dict[str, Any], sep: str) -> list[str]:
         case["workload"],
         label(case["optimizer"]),
         case["framework"],
-        _ms(case["floor_ms"]),
+        fmt_ms(case["floor_ms"]),
         _listing(case, "peer", sep),
         _listing(case, "anyopt", sep),
-        f"{a.get('name', 'n/a')} {_ms(a.get('ms'))}",
+        f"{a.get('name', 'n/a')} {fmt_ms(a.get('ms'))}",
         _ratio(case["ratio_peer"]),
         _ratio(case["ratio_floor"]),
         f"{_mb(a.get('state_bytes'))} / {_mb(p.get('state_bytes'))}",
@@ -79,7 +87,8 @@ HEADERS = [
 def header_line(data: dict[str, Any]) -> str:
     m, f = data["machine"], data["floor"]
     return (
-        f"Floor: {f['gbps']:.1f} GB/s best copy ({f['method']}, read + write counted). "
+        f"Floor: {f['gbps']:.1f} GB/s, the best streaming bandwidth measured "
+        f"({f['method']}; bytes read + written). "
         f"CPU: {m['cpu']}, {m['cores']} cores; {m['platform']}. "
         f"Median of {data['settings']['repeat']} repetitions, ms per step."
     )
@@ -105,14 +114,14 @@ def markdown(data: dict[str, Any]) -> str:
     lines.append("|" + "|".join(":--" if i < 3 else "--:" for i in range(len(HEADERS))) + "|")
     lines += ["| " + " | ".join(_row(c, "<br>")) + " |" for c in data["cases"]]
     cols = ["workload", "optimizer", "framework", "kind", "name", "ms/step", "× floor"]
-    cols += ["state", "peak RSS", "note"]
+    cols += ["state", "peak RSS (+ over baseline)", "note"]
     lines += ["", "All variants:", "", "| " + " | ".join(cols) + " |"]
     lines.append("|" + "|".join(["---"] * len(cols)) + "|")
     for c in data["cases"]:
         for v in c["variants"]:
             cells = [c["workload"], label(c["optimizer"]), c["framework"], v["kind"], v["name"]]
-            cells += [_ms(v["ms"]), _ratio(v["ratio_floor"]), _mb(v["state_bytes"])]
-            cells += [_mb(v["peak_rss_bytes"]), v["note"].replace("|", "/")]
+            cells += [fmt_ms(v["ms"]), _ratio(v["ratio_floor"]), _mb(v["state_bytes"])]
+            cells += [_rss(v), v["note"].replace("|", "/")]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -132,7 +141,10 @@ def plot(data: dict[str, Any], path: str) -> None:
     workloads = list(dict.fromkeys(c["workload"] for c in data["cases"]))
     series = list(
         dict.fromkeys(
-            (c["framework"], v["kind"], v["name"]) for c in data["cases"] for v in c["variants"]
+            (c["framework"], v["kind"], v["name"])
+            for c in data["cases"]
+            for v in c["variants"]
+            if v["ratio_floor"]
         )
     )
     n_opts = len({c["optimizer"] for c in data["cases"]})
@@ -157,7 +169,7 @@ def plot(data: dict[str, Any], path: str) -> None:
             rgb = to_rgb(COLORS.get(fw, "#777777"))
             k = sum(1 for s in series[:j] if s[:2] == (fw, kind))  # lighter for later ones
             color = tuple(
-                ch + (1 - ch) * min(0.25 * k + (0.35 if kind == "peer" else 0), 0.85) for ch in rgb
+                ch + (1 - ch) * min(0.22 * k + (0.3 if kind == "peer" else 0), 0.75) for ch in rgb
             )
             hatch = "//" if kind == "anyopt" else None
             tag = f"{fw}: {'anyopt ' if kind == 'anyopt' else ''}{name}"
@@ -169,6 +181,7 @@ def plot(data: dict[str, Any], path: str) -> None:
         ax.set_title(f"{wl}: {data['workloads'][wl]['description']}")
         ax.grid(True, axis="y", which="both", alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle(f"anyopt bench (floor = {data['floor']['gbps']:.1f} GB/s copy; lower is better)")
+    gbps = data["floor"]["gbps"]
+    fig.suptitle(f"anyopt bench: ms/step ÷ floor at {gbps:.1f} GB/s (lower is better)")
     fig.tight_layout()
     fig.savefig(path, format="png")

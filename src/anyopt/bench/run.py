@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, help="with --isolate: seconds allowed per variant")
     p.add_argument("--out", default="bench_out", help="output folder (default: %(default)s)")
     p.add_argument("--floor-mb", type=int, help="floor copy size in MB (default: 256)")
+    p.add_argument("--from-json", help="only redraw the table, Markdown and PNG from a JSON")
     p.add_argument("--no-progress", action="store_true", help="print only the final table")
 
 
@@ -103,13 +104,16 @@ def run_bench(
     data: dict[str, Any] = {"settings": dataclasses.asdict(settings), "floor": bw}
     data.update(workloads={}, cases=[], isolate=isolate, exclude=list(exclude))
     data["loadavg_before"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if out:
+        os.makedirs(out, exist_ok=True)
+        paths = {ext: os.path.join(out, f"bench.{ext}") for ext in ("json", "md", "png")}
     for wname in workloads:
         wl = make_workload(wname)
         data["workloads"][wname] = wl.to_dict()
         for opt in optimizers:
             floor = floor_ms(opt, wl.n_params, bw["gbps"])
             for fw in frameworks:
-                results = []
+                results, t_case = [], time.perf_counter()
                 for v in variants(fw, opt, wl):
                     if v.build is not None and excluded(fw, v, exclude):
                         results.append(Result(fw, v.kind, v.name, note="skipped (--exclude)"))
@@ -121,15 +125,26 @@ def run_bench(
                         results.append(measure(v, settings))
                 variants_ = [dataclasses.asdict(r) for r in results]
                 case = dict(workload=wname, optimizer=opt, framework=fw, floor_ms=floor)
+                case["wall_s"] = time.perf_counter() - t_case
                 data["cases"].append(report.summarize(dict(case, variants=variants_)))
+                if out:  # partial results survive an interrupted run
+                    report.write_json(data, paths["json"])
                 if progress:
-                    done = ", ".join(f"{r.kind[0]}:{r.name} {report._ms(r.ms)}" for r in results)
+                    done = ", ".join(f"{r.kind[0]}:{r.name} {report.fmt_ms(r.ms)}" for r in results)
                     console.print(f"{wname} {label(opt)} {fw}: {done}", highlight=False)
         wl.release()
         gc.collect()
     data["machine"] = machine_info()
     data["elapsed_s"] = time.perf_counter() - start
     data["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    write_reports(data, out, console)
+    return data
+
+
+def write_reports(data: dict[str, Any], out: str | None, console: Any) -> None:
+    """Print the table; write ``bench.json``, ``bench.md`` and ``bench.png`` under ``out``."""
+    from anyopt.bench import report
+
     console.print(report.console_table(data))
     if out:
         os.makedirs(out, exist_ok=True)
@@ -137,11 +152,19 @@ def run_bench(
         report.write_json(data, paths["json"])
         Path(paths["md"]).write_text(report.markdown(data))
         report.plot(data, paths["png"])
-        console.print(f"Wrote {', '.join(paths.values())} ({data['elapsed_s']:.0f} s)")
-    return data
+        console.print(f"Wrote {', '.join(paths.values())} ({data['elapsed_s']:.0f} s run)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    if args.from_json:
+        import json
+
+        from rich.console import Console
+
+        with open(args.from_json) as f:
+            data = json.load(f)
+        write_reports(data, args.out or None, Console(width=None if sys.stdout.isatty() else 150))
+        return 0
     try:
         workloads, optimizers, frameworks = resolve(args)
     except ValueError as exc:

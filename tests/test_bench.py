@@ -1,0 +1,154 @@
+"""``anyopt bench`` end to end on a tiny workload, and the native peers' arithmetic.
+
+Speed is never asserted: only that every framework, peer and anyopt mode gets a row with a
+positive time, and that the outputs (JSON, Markdown, PNG) are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anyopt.bench import floor, harness, peers_numpy
+from anyopt.bench.cases import variants
+from anyopt.bench.workloads import BYTES_PER_PARAM, OPTIMIZERS, Workload, make_tx
+from anyopt.cli import main
+from anyopt.demo.models import installed_backends
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+FRAMEWORKS = installed_backends()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PEERS = {
+    "numpy": ["in-place loop"],
+    "jax": ["optax jit"],
+    "torch": ["optim foreach=False", "optim foreach=True", "optim fused=True"],
+    "mlx": ["optimizers", "optimizers compiled"],
+}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    args = ["--quick", "--size", "1000", "--optimizers", "adam", "--out", str(out)]
+    cmd = [sys.executable, "-m", "anyopt", "bench", *args, "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads((out / "bench.json").read_text()), proc.stdout
+
+
+def _expected(framework: str) -> list[tuple[str, str]]:
+    return [("peer", n) for n in PEERS[framework]] + [
+        ("anyopt", m) for m in harness.anyopt_modes(framework)
+    ]
+
+
+def test_bench_writes_json_markdown_png(bench):
+    out, _, stdout = bench
+    assert (out / "bench.png").read_bytes().startswith(PNG_MAGIC)
+    assert (out / "bench.md").read_text().startswith("Floor: ")
+    assert "anyopt bench" in stdout
+
+
+def test_bench_json_has_every_variant_with_positive_times(bench):
+    _, data, _ = bench
+    assert data["floor"]["gbps"] > 0
+    assert data["machine"]["cores"] >= 1 and data["machine"]["versions"]["anyopt"]
+    cases = [(c["workload"], c["optimizer"], c["framework"]) for c in data["cases"]]
+    assert cases == [("size=1000", "adam", fw) for fw in FRAMEWORKS]
+    for case in data["cases"]:
+        got = [(v["kind"], v["name"]) for v in case["variants"]]
+        assert got == _expected(case["framework"])
+        for v in case["variants"]:
+            assert v["ms"] > 0 and v["state_bytes"] > 0, v
+            assert len(v["samples_ms"]) == 3 and v["ratio_floor"] > 0
+        assert case["ratio_peer"] > 0 and case["ratio_floor"] > 0
+        assert case["floor_ms"] == pytest.approx(28 * 1000 / (data["floor"]["gbps"] * 1e6))
+
+
+def test_bench_markdown_has_a_row_per_variant(bench):
+    out, _, _ = bench
+    rows = [line.split("|")[1:-1] for line in (out / "bench.md").read_text().splitlines()]
+    detail = {(r[2].strip(), r[3].strip(), r[4].strip()): r for r in rows if len(r) == 10}
+    summary = [r for r in rows if len(r) == 10 and r[0].strip() == "size=1000"]
+    assert len(summary) > len(FRAMEWORKS)  # one summary row each, then the detail rows
+    for fw in FRAMEWORKS:
+        for kind, name in _expected(fw):
+            assert float(detail[(fw, kind, name)][5]) > 0
+
+
+def test_bench_rejects_bad_options(capsys):
+    assert main(["bench", "--optimizers", "nope"]) == 2
+    assert "unknown optimizer 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--size", "0"]) == 2
+
+
+def test_bench_cli_imports_no_new_array_library():
+    code = (
+        "import sys, anyopt; names = ('numpy', 'jax', 'torch', 'mlx');"
+        "before = {n for n in names if n in sys.modules};"
+        "import anyopt.cli; anyopt.cli.build_parser();"
+        "print(sorted({n for n in names if n in sys.modules} - before))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_torch_has_no_lion_peer():
+    pytest.importorskip("torch")
+    (v,) = variants("torch", "lion", Workload("w", {"w": (4,)}))[:1]
+    assert v.build is None and "no Lion" in v.note
+    assert harness.measure(v, harness.Settings()).ms is None
+
+
+def test_floor_formula():
+    assert floor.floor_ms("adam", 10**9, 28.0) == pytest.approx(1000.0)
+    assert BYTES_PER_PARAM == {"adam": 28, "adamw": 28, "sgd": 20, "lion": 20, "clip_adamw": 32}
+
+
+def _numpy(x):
+    return x.detach().numpy() if hasattr(x, "detach") else np.array(x)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_native_peers_compute_the_same_steps_as_anyopt(framework, opt):
+    """Every peer is the same optimizer: 3 steps match anyopt's reference on NumPy."""
+    import anyopt
+
+    wl = Workload("w", {"a": (10000,), "b": (50, 300)})  # gradient norm > 1: clipping acts
+    params, grads = wl.arrays()
+    tx = make_tx(anyopt, opt)
+    want, state = peers_numpy.to_native(params), None
+    state = tx.init(want)
+    for _ in range(3):
+        updates, state = tx.update(grads, state, want)
+        want = anyopt.apply_updates(want, updates)
+    for v in variants(framework, opt, wl):
+        if v.kind != "peer" or v.build is None:
+            continue
+        runner = v.build()
+        for _ in range(3):
+            runner.step()
+        got = runner.params()
+        for k in want:
+            np.testing.assert_allclose(_numpy(got[k]), want[k], rtol=0, atol=2e-6, err_msg=v.name)
+
+
+def test_bench_redraws_reports_from_json(bench, tmp_path, capsys):
+    out, data, _ = bench
+    assert main(["bench", "--from-json", str(out / "bench.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "bench.png").read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "bench.md").read_text() == (out / "bench.md").read_text()
+    assert json.loads((tmp_path / "bench.json").read_text()) == data
