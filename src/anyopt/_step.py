@@ -6,8 +6,9 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 - ``"reference"``: ``tx.update`` then ``apply_updates``, eagerly (every framework).
 - ``"compiled"``: the whole step under the framework's compiler, compiled once per tree
   structure: ``jax.jit`` with donation, ``torch.compile`` writing in place, ``mx.compile``.
-- ``"fused"`` (NumPy; MLX on the CPU; needs numba): the step traced once and run as
-  parallel loops that read each input once and write parameters and state in place.
+- ``"fused"`` (NumPy; torch and MLX arrays in CPU memory; needs numba): the step traced
+  once and run as parallel loops that read each input once and write parameters and
+  state in place.
 - ``"flat"`` (NumPy, torch): leaves packed into one buffer per dtype and the step run once
   per buffer (fused or compiled); for many small leaves. Only for steps that treat every
   leaf alike (checked by tracing); its state is that of the flat buffers.
@@ -40,7 +41,8 @@ def step_modes(framework: str) -> list[str]:
     if framework == "numpy":
         return ["reference", "fused", "flat"] if _module("_fused").available() else ["reference"]
     if framework == "torch":
-        return ["reference", "compiled", "flat"]
+        fused = ["fused"] if _module("_fused").available() else []
+        return ["reference", "compiled", *fused, "flat"]
     if framework == "mlx" and _module("_fused").available() and backends.load("mlx").host_fusable():
         return ["reference", "compiled", "fused"]
     return ["reference", "compiled"]
@@ -100,7 +102,7 @@ class _Flat:
     """Runs an inner step on per-dtype flat buffers; see ``make_step``."""
 
     def __init__(self, tx, framework: str, donate: bool):
-        inner_mode = "fused" if framework == "numpy" else "compiled"
+        inner_mode = "fused" if "fused" in step_modes(framework) else "compiled"
         self.tx, self.donate = tx, donate
         self.inner = _Direct(tx, framework, inner_mode, donate=True)
         self.layout = self.treedef = self.views = None
@@ -190,7 +192,7 @@ class Step:
         small = len(leaves) > 1 and _tree.size(params) < FLAT_MEAN_LEAF * len(leaves)
         if "flat" in available and small and _flat_compatible(self.tx, params):
             return "flat"
-        if "fused" in available and _fused_ok(self.tx, params):
+        if "fused" in available and _fused_ok(self.tx, params, framework):
             return "fused"
         return "reference" if framework == "numpy" else "compiled"
 
@@ -236,8 +238,10 @@ def _flat_compatible(tx, params) -> bool:
     return _module("_fused").flat_compatible(reference_step(tx), params, params, tx.init(params))
 
 
-def _fused_ok(tx, params) -> bool:
+def _fused_ok(tx, params, framework: str) -> bool:
+    """The step traces, and the arrays live where the fused kernels can reach them."""
     try:
+        backends.load(framework).host_views(_tree.leaves(params))
         _module("_fused").Plan(reference_step(tx), params, params, tx.init(params))
     except _module("_trace").Unsupported:
         return False

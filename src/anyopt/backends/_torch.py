@@ -190,3 +190,28 @@ def view(buffer, start: int, stop: int, shape):
 
 def concat(leaves):
     return torch.cat([x.reshape(-1) for x in leaves])
+
+
+def host_fusable() -> bool:
+    """CPU tensors share memory with NumPy, so the fused NumPy kernels can update them."""
+    return True
+
+
+def host_views(leaves):
+    """Zero-copy NumPy views of CPU tensors (writes show through)."""
+    from anyopt.backends._trace import Unsupported
+
+    out = []
+    for x in leaves:
+        if isinstance(x, torch.Tensor):
+            if x.device.type != "cpu" or x.dtype == torch.bfloat16:
+                raise Unsupported("the fused step needs CPU tensors NumPy can view")
+            x = x.detach().numpy()
+        out.append(x)
+    return out
+
+
+def from_host(x):
+    import numpy as np
+
+    return torch.from_numpy(np.array(x))  # keeps 0-d shapes (ascontiguousarray would not)
