@@ -31,14 +31,16 @@ def available() -> bool:
     return True
 
 
-def _compile(source: str, parallel: bool):
+def _compile(source: str, parallel: bool, reduction: bool = False):
     fn = _KERNELS.get((source, parallel))
     if fn is None:
         import numba
 
         namespace = {"np": np, "numba": numba}
         exec(compile(source, "<anyopt fused kernel>", "exec"), namespace)
-        fn = numba.njit(parallel=parallel, fastmath=False)(namespace["kernel"])
+        # Sums may be reassociated (vectorised); element-wise maths stays exact IEEE.
+        fastmath = {"reassoc"} if reduction else False
+        fn = numba.njit(parallel=parallel, fastmath=fastmath)(namespace["kernel"])
         _KERNELS[(source, parallel)] = fn
     return fn
 
@@ -85,10 +87,11 @@ class _Kernel:
         self.arrays = [x for x in nodes if x.op == "in" and not x.scalar]
         self.scalars = _frontier(nodes)
         source = KernelSource(self.arrays, self.scalars)
+        self.reduction = reduction
         self.text = source.reduction(roots[0]) if reduction else source.elementwise(roots)
 
     def __call__(self, n, *args):
-        return _compile(self.text, n >= PARALLEL_MIN)(n, *args)
+        return _compile(self.text, n >= PARALLEL_MIN, self.reduction)(n, *args)
 
 
 class Plan:
