@@ -45,11 +45,9 @@ def _compile(source: str, parallel: bool, reduction: bool = False):
     return fn
 
 
-def _walk(roots):
-    """Nodes reachable from ``roots``, inputs first, not looking inside scalar nodes
-    other than the roots (scalars are evaluated separately and passed to kernels)."""
+def _postorder(roots, children):
+    """Nodes reachable from ``roots`` through ``children(node)``, dependencies first."""
     order, seen = [], set()
-    root_ids = {id(r) for r in roots}
     stack = [(r, False) for r in roots if isinstance(r, Sym)]
     while stack:
         x, done = stack.pop()
@@ -60,10 +58,19 @@ def _walk(roots):
             continue
         seen.add(id(x))
         stack.append((x, True))
-        if x.scalar and id(x) not in root_ids:
-            continue
-        stack.extend((a, False) for a in x.args if isinstance(a, Sym) and id(a) not in seen)
+        stack.extend((a, False) for a in children(x) if id(a) not in seen)
     return order
+
+
+def _sym_args(x):
+    return [a for a in x.args if isinstance(a, Sym)]
+
+
+def _walk(roots):
+    """Nodes reachable from ``roots``, inputs first, not looking inside scalar nodes
+    other than the roots (scalars are evaluated separately and passed to kernels)."""
+    root_ids = {id(r) for r in roots}
+    return _postorder(roots, lambda x: [] if x.scalar and id(x) not in root_ids else _sym_args(x))
 
 
 def _frontier(nodes):
@@ -134,26 +141,16 @@ class Plan:
     def _order_scalars(self):
         """Scalar nodes in evaluation order; a sum comes after its kernel's scalars."""
         self.reductions: dict[int, _Kernel] = {}
-        order, seen = [], set()
+
+        def deps(x):
+            if x.op != "sum":
+                return _sym_args(x)
+            kernel = self.reductions[id(x)] = _Kernel([x.args[0]], reduction=True)
+            return kernel.scalars
+
         needed = [s for k, _ in self.groups for s in k.scalars]
         needed += [o for _, o in self.scalar_outputs]
-        stack = [(x, False) for x in reversed(needed)]
-        while stack:
-            x, done = stack.pop()
-            if done:
-                order.append(x)
-                continue
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
-            stack.append((x, True))
-            if x.op == "sum":
-                kernel = self.reductions[id(x)] = _Kernel([x.args[0]], reduction=True)
-                deps = kernel.scalars
-            else:
-                deps = [a for a in x.args if isinstance(a, Sym)]
-            stack.extend((a, False) for a in deps if id(a) not in seen)
-        self.scalar_order = order
+        self.scalar_order = _postorder(list(reversed(needed)), deps)
 
     def run(self, leaves: list[list], donate: bool):
         """``leaves`` = [param leaves, grad leaves, state leaves] (NumPy arrays)."""
