@@ -104,3 +104,23 @@ CASES = {
     "sign_sgd": lambda lib: lib.sign_sgd(0.01),
     "signum": lambda lib: lib.signum(0.01, beta=0.8),
 }
+
+
+def gap(case: str, framework: str) -> str | None:
+    """Why ``case`` does not run on ``framework`` (``anyopt.capabilities``), or None."""
+    from anyopt import capabilities
+
+    return capabilities.GAPS.get(case.split("/")[0], {}).get(framework)
+
+
+def _merge_families():
+    from cases import alias_a, alias_b, autodiff, contrib_a, contrib_b, schedules
+
+    for family in (alias_a, alias_b, autodiff, contrib_a, contrib_b, schedules):
+        clash = CASES.keys() & family.CASES.keys()
+        assert not clash, f"{family.__name__} redefines cases {sorted(clash)}"
+        CASES.update(family.CASES)
+        OPTIMIZERS.update(family.OPTIMIZERS)
+
+
+_merge_families()

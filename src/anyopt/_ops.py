@@ -55,12 +55,131 @@ def clip(x, lo=None, hi=None):
     return _b(x).clip(x, lo, hi)
 
 
-def sum(x):  # noqa: A001
-    return _b(x).sum(x)
+def exp(x):
+    return _b(x).exp(x)
 
 
-def max(x):  # noqa: A001
-    return _b(x).max(x)
+def log(x):
+    return _b(x).log(x)
+
+
+def log1p(x):
+    return _b(x).log1p(x)
+
+
+def sin(x):
+    return _b(x).sin(x)
+
+
+def floor(x):
+    return _b(x).floor(x)
+
+
+def isnan(x):
+    return _b(x).isnan(x)
+
+
+def real(x):
+    return _b(x).real(x)
+
+
+def imag(x):
+    return _b(x).imag(x)
+
+
+def conj(x):
+    return _b(x).conj(x)
+
+
+# Reductions take NumPy's ``axis`` (None: every axis) and ``keepdims`` on every framework.
+def sum(x, axis=None, keepdims=False):  # noqa: A001
+    return _b(x).sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return _b(x).mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    return _b(x).max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    return _b(x).min(x, axis=axis, keepdims=keepdims)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    return _b(x).all(x, axis=axis, keepdims=keepdims)
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    return _b(x).any(x, axis=axis, keepdims=keepdims)
+
+
+def shape(x) -> tuple:
+    return _b(x).shape(x)
+
+
+def ndim(x) -> int:
+    return len(_b(x).shape(x))
+
+
+def reshape(x, shape):
+    return _b(x).reshape(x, tuple(shape))
+
+
+def swapaxes(x, axis1: int, axis2: int):
+    return _b(x).swapaxes(x, axis1, axis2)
+
+
+def expand_dims(x, axis: int):
+    return _b(x).expand_dims(x, axis)
+
+
+def broadcast_to(x, shape):
+    return _b(x).broadcast_to(x, tuple(shape))
+
+
+def stack(arrays, axis: int = 0):
+    return _b(arrays[0]).stack(list(arrays), axis)
+
+
+def concatenate(arrays, axis: int = 0):
+    return _b(arrays[0]).concatenate(list(arrays), axis)
+
+
+def matmul(a, b):
+    return _b(a).matmul(a, b)
+
+
+def svd(x):
+    """``(u, s, vh)`` with ``u @ diag(s) @ vh == x`` (reduced: k = min(m, n))."""
+    return _b(x).svd(x)
+
+
+def eigh(x):
+    """``(eigenvalues ascending, eigenvectors as columns)`` of a symmetric matrix."""
+    return _b(x).eigh(x)
+
+
+def _dtype_for(b, dtype):
+    return None if dtype is None else b.dtype(backends.dtype_name(dtype))
+
+
+def zeros(shape, dtype, like):
+    """Zeros of ``shape`` and ``dtype`` on ``like``'s framework (and device)."""
+    b = _b(like)
+    return b.zeros(tuple(shape), _dtype_for(b, dtype), like=like)
+
+
+def eye(n: int, dtype, like):
+    b = _b(like)
+    return b.eye(n, _dtype_for(b, dtype), like=like)
+
+
+def arange(n: int, dtype, like):
+    b = _b(like)
+    return b.arange(n, _dtype_for(b, dtype), like=like)
 
 
 def isfinite(x):

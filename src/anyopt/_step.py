@@ -87,7 +87,11 @@ class _FusedRunner:
         key = tuple((d, tuple(map(_module("_fused")._ndim, ls))) for ls, d in flat)
         plan = self.plans.get(key)
         if plan is None:
-            plan = self.plans[key] = _module("_fused").Plan(self.reference, params, grads, state)
+            try:
+                plan = _module("_fused").Plan(self.reference, params, grads, state)
+            except _module("_trace").Unsupported as e:
+                raise ValueError(f"make_step: mode 'fused' cannot compile this step: {e}") from e
+            self.plans[key] = plan
         b = self.backend
         host = [b.host_views(ls) for ls, _ in flat]
         new_p, new_s = plan.run_leaves(host, self.donate)

@@ -19,6 +19,23 @@ sqrt, abs, sign, tanh, cos, exp, log = (
 )
 maximum, minimum, where, isfinite = jnp.maximum, jnp.minimum, jnp.where, jnp.isfinite
 sum, max, min, mean, all, any = jnp.sum, jnp.max, jnp.min, jnp.mean, jnp.all, jnp.any
+log1p, sin, floor, isnan, real, imag, conj = (
+    jnp.log1p,
+    jnp.sin,
+    jnp.floor,
+    jnp.isnan,
+    jnp.real,
+    jnp.imag,
+    jnp.conj,
+)
+matmul, reshape, swapaxes, expand_dims, broadcast_to = (
+    jnp.matmul,
+    jnp.reshape,
+    jnp.swapaxes,
+    jnp.expand_dims,
+    jnp.broadcast_to,
+)
+stack, concatenate, eigh = jnp.stack, jnp.concatenate, jnp.linalg.eigh
 
 
 def dtype(name: str):
@@ -59,6 +76,26 @@ def is_floating(x) -> bool:
 
 def vdot(a, b):
     return jnp.vdot(a, b)
+
+
+def shape(x) -> tuple:
+    return tuple(jnp.shape(x))
+
+
+def zeros(shape, d=None, like=None):
+    return jnp.zeros(shape, d)
+
+
+def eye(n: int, d=None, like=None):
+    return jnp.eye(n, dtype=d)
+
+
+def arange(n: int, d=None, like=None):
+    return jnp.arange(n, dtype=d)
+
+
+def svd(x):
+    return jnp.linalg.svd(x, full_matrices=False)
 
 
 def size(x) -> int:

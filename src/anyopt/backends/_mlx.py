@@ -10,6 +10,23 @@ xp = mx
 sqrt, abs, sign, tanh, cos, exp, log = mx.sqrt, mx.abs, mx.sign, mx.tanh, mx.cos, mx.exp, mx.log
 maximum, minimum, where, isfinite = mx.maximum, mx.minimum, mx.where, mx.isfinite
 sum, max, min, mean, all, any = mx.sum, mx.max, mx.min, mx.mean, mx.all, mx.any
+log1p, sin, floor, isnan, real, imag, conj = (
+    mx.log1p,
+    mx.sin,
+    mx.floor,
+    mx.isnan,
+    mx.real,
+    mx.imag,
+    mx.conj,
+)
+matmul, reshape, swapaxes, expand_dims, broadcast_to = (
+    mx.matmul,
+    mx.reshape,
+    mx.swapaxes,
+    mx.expand_dims,
+    mx.broadcast_to,
+)
+stack, concatenate = mx.stack, mx.concatenate
 
 
 def dtype(name: str):
@@ -55,6 +72,33 @@ def is_floating(x) -> bool:
 
 def vdot(a, b):
     return mx.sum(mx.conj(a) * b) if mx.issubdtype(a.dtype, mx.complexfloating) else mx.sum(a * b)
+
+
+def shape(x) -> tuple:
+    return tuple(x.shape)
+
+
+def zeros(shape, d=None, like=None):
+    return mx.zeros(shape, dtype=d or mx.float32)
+
+
+def eye(n: int, d=None, like=None):
+    return mx.eye(n, dtype=d or mx.float32)
+
+
+def arange(n: int, d=None, like=None):
+    return mx.arange(n, dtype=d or mx.int32)
+
+
+# MLX's decompositions run on the CPU stream only.
+def svd(x):
+    u, s, vt = mx.linalg.svd(x, stream=mx.cpu)
+    k = s.shape[-1]
+    return u[..., :k], s, vt[..., :k, :]
+
+
+def eigh(x):
+    return mx.linalg.eigh(x, stream=mx.cpu)
 
 
 def size(x) -> int:

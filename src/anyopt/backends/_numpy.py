@@ -10,6 +10,23 @@ xp = np
 sqrt, abs, sign, tanh, cos, exp, log = np.sqrt, np.abs, np.sign, np.tanh, np.cos, np.exp, np.log
 maximum, minimum, where, isfinite = np.maximum, np.minimum, np.where, np.isfinite
 sum, max, min, mean, all, any = np.sum, np.max, np.min, np.mean, np.all, np.any
+log1p, sin, floor, isnan, real, imag, conj = (
+    np.log1p,
+    np.sin,
+    np.floor,
+    np.isnan,
+    np.real,
+    np.imag,
+    np.conj,
+)
+matmul, reshape, swapaxes, expand_dims, broadcast_to = (
+    np.matmul,
+    np.reshape,
+    np.swapaxes,
+    np.expand_dims,
+    np.broadcast_to,
+)
+stack, concatenate, eigh = np.stack, np.concatenate, np.linalg.eigh
 
 
 def dtype(name: str):
@@ -59,6 +76,26 @@ def is_floating(x) -> bool:
 
 def vdot(a, b):
     return np.vdot(a, b)
+
+
+def shape(x) -> tuple:
+    return tuple(np.shape(x))
+
+
+def zeros(shape, d=None, like=None):
+    return np.zeros(shape, d)
+
+
+def eye(n: int, d=None, like=None):
+    return np.eye(n, dtype=d)
+
+
+def arange(n: int, d=None, like=None):
+    return np.arange(n, dtype=d)
+
+
+def svd(x):
+    return np.linalg.svd(x, full_matrices=False)
 
 
 def size(x) -> int:

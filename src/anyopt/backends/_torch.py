@@ -19,14 +19,83 @@ sqrt, abs, sign, tanh, cos, exp, log = (
     torch.exp,
     torch.log,
 )
-isfinite, sum, max, min, all, any = (
-    torch.isfinite,
-    torch.sum,
-    torch.amax,
-    torch.amin,
-    torch.all,
-    torch.any,
+log1p, sin, floor, isnan, real, conj = (
+    torch.log1p,
+    torch.sin,
+    torch.floor,
+    torch.isnan,
+    torch.real,
+    torch.conj,
 )
+
+
+def imag(x):
+    return torch.imag(x) if x.is_complex() else torch.zeros_like(x)
+isfinite, matmul, reshape, swapaxes, stack = (
+    torch.isfinite,
+    torch.matmul,
+    torch.reshape,
+    torch.swapaxes,
+    torch.stack,
+)
+
+
+def _reduction(fn):
+    """``fn(x, axis=None, keepdims=False)`` in NumPy's spelling (axis None: every axis)."""
+
+    def reduce(x, axis=None, keepdims=False):
+        if axis is None:
+            dims = tuple(range(x.ndim))
+        else:
+            dims = (axis,) if isinstance(axis, int) else tuple(axis)
+        return fn(x, dim=dims, keepdim=keepdims) if dims else x
+
+    return reduce
+
+
+sum, mean = _reduction(torch.sum), _reduction(torch.mean)
+max, min = _reduction(torch.amax), _reduction(torch.amin)
+all, any = _reduction(torch.all), _reduction(torch.any)
+
+
+def expand_dims(x, axis):
+    return torch.unsqueeze(x, axis)
+
+
+def broadcast_to(x, shape):
+    return torch.broadcast_to(x, tuple(shape))
+
+
+def concatenate(arrays, axis=0):
+    return torch.cat(list(arrays), dim=axis)
+
+
+def shape(x) -> tuple:
+    return tuple(x.shape)
+
+
+def _device(like):
+    return like.device if isinstance(like, torch.Tensor) else None
+
+
+def zeros(shape, d=None, like=None):
+    return torch.zeros(tuple(shape), dtype=d, device=_device(like))
+
+
+def eye(n: int, d=None, like=None):
+    return torch.eye(n, dtype=d, device=_device(like))
+
+
+def arange(n: int, d=None, like=None):
+    return torch.arange(n, dtype=d, device=_device(like))
+
+
+def svd(x):
+    return torch.linalg.svd(x, full_matrices=False)
+
+
+def eigh(x):
+    return torch.linalg.eigh(x)
 
 
 def _pair(a, b):
@@ -48,10 +117,6 @@ def minimum(a, b):
 
 def where(cond, x, y):
     return torch.where(cond, x, y)
-
-
-def mean(x):
-    return torch.mean(x)
 
 
 def dtype(name: str):

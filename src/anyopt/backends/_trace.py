@@ -32,11 +32,15 @@ class Sym:
 
     @property
     def ndim(self):
-        return 0 if self.scalar else 1
+        raise Unsupported("the fused step cannot use array shapes")
 
     @property
     def shape(self):
         raise Unsupported("the fused step cannot use array shapes")
+
+    @property
+    def size(self):
+        raise Unsupported("the fused step cannot use array sizes")
 
     def __bool__(self):
         raise Unsupported("the fused step cannot branch on array values")
@@ -138,7 +142,9 @@ def clip(x, lo=None, hi=None):
     return out if hi is None else minimum(out, hi)
 
 
-def sum(x):
+def sum(x, axis=None, keepdims=False):
+    if axis is not None or keepdims:
+        raise Unsupported("the fused step supports whole-leaf sums only")
     if x.scalar:
         return x
     return Sym("sum", (x,), True, np.sum(np.ones(1, x.dtype)).dtype)
@@ -186,3 +192,10 @@ def is_floating(x) -> bool:
 
 def size(x):
     raise Unsupported("the fused step cannot use array sizes")
+
+
+def __getattr__(name: str):
+    """Any other operation (shapes, matmul, axis reductions ...) cannot be fused."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _reject

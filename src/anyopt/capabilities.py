@@ -1,0 +1,34 @@
+"""What runs where: every backend gap, kept as data with its reason.
+
+``GAPS[name][framework]`` is the reason ``name`` does not run on ``framework``; a name that
+is absent runs everywhere. ``check`` raises the documented error, and
+``docs/capabilities.md`` is this table (``tests/test_capabilities.py`` keeps them equal).
+"""
+
+from __future__ import annotations
+
+FRAMEWORKS = ("numpy", "jax", "torch", "mlx")
+AUTODIFF_FRAMEWORKS = ("jax", "torch", "mlx")
+NO_AUTODIFF = "needs automatic differentiation, which NumPy does not have"
+
+# One entry per line: name -> {framework: reason}.
+GAPS: dict[str, dict[str, str]] = {}
+
+# Parity with optax holds to fp32 rtol 1e-5 unless listed here: name -> (rtol, reason).
+TOLERANCES: dict[str, tuple[float, str]] = {}
+
+
+def supported(name: str) -> tuple[str, ...]:
+    """The frameworks ``name`` runs on."""
+    gaps = GAPS.get(name, {})
+    return tuple(f for f in FRAMEWORKS if f not in gaps)
+
+
+def check(name: str, framework: str) -> None:
+    """Raises ``NotImplementedError`` if ``name`` does not run on ``framework``."""
+    reason = GAPS.get(name, {}).get(framework)
+    if reason is not None:
+        raise NotImplementedError(
+            f"{name} does not run on {framework}: {reason}; "
+            f"it runs on {', '.join(supported(name)) or 'no framework'}"
+        )

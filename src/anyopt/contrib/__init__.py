@@ -1,0 +1,3 @@
+"""optax.contrib: community optimizers and transformations, on every framework."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""optax parity cases by family; ``tests/optax_cases.py`` merges them."""
