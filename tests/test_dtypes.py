@@ -71,11 +71,21 @@ def assert_finite(backend: Backend, tree, what: str):
 
 def assert_state_dtypes(backend: Backend, state, expected: str, what: str, steps_done: int):
     """Floating leaves in ``expected``; every other leaf is an int32 counter."""
-    counts = state_fields(state, "count")
+    # optax's ScaleByAdanState names its step counter ``t``; every other state says ``count``.
+    counts = state_fields(state, "count") + state_fields(state, "t")
+    # Exempt by design, as in optax: scale_by_distance_over_gradients sums squared gradients
+    # in float32 and stores x_0 in param_dtype (float32 by default); flags are 0-d bools
+    # (zero_nans' found_nan, scale_by_optimistic_gradient's is_initial_step).
+    fixed = anyopt_tree.leaves(
+        state_fields(state, "grad_sum_of_squares") + state_fields(state, "init_params")
+    )
     for leaf in anyopt_tree.leaves(state):
         name = dtype_name(leaf)
         if "float" in name:
-            assert name == expected, f"{what}: {name} state leaf, want {expected}"
+            exempt = any(leaf is f for f in fixed)
+            assert name == expected or exempt, f"{what}: {name} state leaf, want {expected}"
+        elif name == "bool":
+            assert tuple(leaf.shape) == (), f"{what}: a bool state leaf that is not a 0-d flag"
         else:
             assert name == "int32", f"{what}: {name} state leaf"
             assert any(leaf is c for c in counts), f"{what}: an int leaf that is not a count"

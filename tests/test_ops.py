@@ -75,6 +75,36 @@ def test_creation(backend):
     check(backend, _ops.arange(4, "int32", like), np.arange(4))
 
 
+def test_copy_is_a_distinct_equal_array(backend):
+    x = backend.array(X)
+    y = _ops.copy(x)
+    assert y is not x and backends.dtype_name(_ops.dtype(y)) == "float32"
+    check(backend, y, X)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_scale_gradient_is_the_identity_forward(backend, scale):
+    # the backward pass (gradients times scale) is checked in tests/test_alias_b.py
+    y = _ops.scale_gradient(backend.array(X), scale)
+    assert backends.dtype_name(_ops.dtype(y)) == "float32"
+    check(backend, y, X, rtol=0)
+
+
+def test_uniform_draws_are_in_range_reproducible_and_jaxs_own_on_jax(backend):
+    b = backends.load(backend.name)
+    draw = b.uniform(b.key(3), (400,), b.dtype("float32"), -1.0, 1.0)
+    again = backend.numpy(b.uniform(b.key(3), (400,), b.dtype("float32"), -1.0, 1.0))
+    values = backend.numpy(draw)
+    assert backends.dtype_name(_ops.dtype(draw)) == "float32" and values.shape == (400,)
+    assert values.min() >= -1.0 and values.max() < 1.0 and abs(values.mean()) < 0.15
+    np.testing.assert_array_equal(values, again)
+    if backend.name == "jax":
+        import jax
+
+        expected = jax.random.uniform(jax.random.PRNGKey(3), (400,), minval=-1.0, maxval=1.0)
+        np.testing.assert_array_equal(values, np.asarray(expected))
+
+
 def test_trace_rejects_what_it_cannot_fuse():
     # importing _fused registers Sym as the tracer's array type
     assert backends.of_type(_trace.Sym) is _trace and _fused.Unsupported is _trace.Unsupported
@@ -84,3 +114,9 @@ def test_trace_rejects_what_it_cannot_fuse():
     with pytest.raises(_trace.Unsupported):
         _ops.sum(x, axis=0)
     assert _ops.sum(x).scalar
+
+
+def test_trace_records_equality():
+    x = _trace.Sym("input", (), False, np.dtype("float32"))
+    for op, out in [("eq", x == 0), ("ne", x != 0)]:
+        assert isinstance(out, _trace.Sym) and out.op == op and out.dtype == np.bool_

@@ -37,6 +37,11 @@ NOT_IN_CASES = {
     # An adapter: wraps an existing transformation so its update accepts (and ignores)
     # extra keyword arguments, adding no numerics; tested directly below.
     "with_extra_args_support",
+    # Random: each framework draws its own noise (optax's state holds a typed JAX key), so
+    # no trajectory can match; tests/test_alias_b.py checks the noise schedule's mean and
+    # variance, reproducibility from a seed and, on JAX, equality with optax's draws.
+    "add_noise",
+    "noisy_sgd",
 }
 
 
@@ -59,12 +64,28 @@ def _kind(obj) -> str:
 # Defaults that cannot match: optax's random_like samples with jax.random.normal by default;
 # anyopt's None means "the key's framework's normal", so that importing anyopt never
 # imports JAX. Names and kinds of these parameters are still compared.
-DEFAULT_EXCEPTIONS = {("tree.random_like", "sampler"), ("tree_utils.tree_random_like", "sampler")}
+# adafactor's decay_rate_fn: each library's default is its own private function of the same
+# formula, 1 - (t + 1) ** -0.8 (compared in tests/test_alias_a.py).
+DEFAULT_EXCEPTIONS = {
+    ("tree.random_like", "sampler"),
+    ("tree_utils.tree_random_like", "sampler"),
+    ("scale_by_factored_rms", "decay_rate_fn"),
+}
+
+
+def _default(value):
+    """Dtype defaults compare by name: anyopt writes "float32" where optax has jnp.float32."""
+    if isinstance(value, type) and not issubclass(value, (int, float, str, bool)):
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            return value
+    return value
 
 
 def _params(fn, name: str = ""):
     return [
-        (p.name, p.kind, None if (name, p.name) in DEFAULT_EXCEPTIONS else p.default)
+        (p.name, p.kind, None if (name, p.name) in DEFAULT_EXCEPTIONS else _default(p.default))
         for p in inspect.signature(fn).parameters.values()
     ]
 

@@ -4,7 +4,7 @@
 arrays you pass. Importing anyopt imports no array library.
 """
 
-from anyopt import schedules, transforms, tree, tree_utils
+from anyopt import contrib, schedules, transforms, tree, tree_utils
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
@@ -25,6 +25,9 @@ from anyopt._base import (
     with_extra_args_support,
 )
 from anyopt._combine import chain, named_chain
+from anyopt._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
+from anyopt._multi_normal import multi_normal
+from anyopt._norms import safe_norm, safe_root_mean_squares
 from anyopt._numerics import global_norm, safe_increment, safe_int32_increment
 from anyopt._step import make_step, step_modes
 from anyopt._tree import (
@@ -35,9 +38,39 @@ from anyopt._tree import (
 )
 from anyopt._update import apply_updates, incremental_update, periodic_update
 from anyopt.algorithms.adabelief import ScaleByBeliefState, adabelief, scale_by_belief
+from anyopt.algorithms.adadelta import ScaleByAdaDeltaState, adadelta, scale_by_adadelta
+from anyopt.algorithms.adafactor import FactoredState, adafactor, scale_by_factored_rms
+from anyopt.algorithms.adagrad import ScaleByRssState, adagrad, scale_by_rss
 from anyopt.algorithms.adam import ScaleByAdamState, adam, adamw, nadam, nadamw, scale_by_adam
+from anyopt.algorithms.adamax import adamax, adamaxw, scale_by_adamax
+from anyopt.algorithms.adan import ScaleByAdanState, adan, scale_by_adan
 from anyopt.algorithms.amsgrad import ScaleByAmsgradState, amsgrad, scale_by_amsgrad
+from anyopt.algorithms.distance_over_gradients import scale_by_distance_over_gradients
+from anyopt.algorithms.fromage import fromage
+from anyopt.algorithms.lamb import lamb, lars, scale_by_trust_ratio
+from anyopt.algorithms.lbfgs import ScaleByLBFGSState, lbfgs, scale_by_lbfgs
+from anyopt.algorithms.linesearch import value_and_grad_from_state
+from anyopt.algorithms.linesearch_backtracking import (
+    ScaleByBacktrackingLinesearchState,
+    scale_by_backtracking_linesearch,
+)
+from anyopt.algorithms.linesearch_zoom import (
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
 from anyopt.algorithms.lion import ScaleByLionState, lion, scale_by_lion
+from anyopt.algorithms.noisy_sgd import noisy_sgd
+from anyopt.algorithms.novograd import ScaleByNovogradState, novograd, scale_by_novograd
+from anyopt.algorithms.optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+    scale_by_optimistic_gradient,
+)
+from anyopt.algorithms.param_block import scale_by_param_block_norm, scale_by_param_block_rms
+from anyopt.algorithms.polyak import polyak_sgd, scale_by_polyak
+from anyopt.algorithms.radam import radam, scale_by_radam
 from anyopt.algorithms.rmsprop import (
     ScaleByRmsState,
     ScaleByRStdDevState,
@@ -45,58 +78,104 @@ from anyopt.algorithms.rmsprop import (
     scale_by_rms,
     scale_by_stddev,
 )
+from anyopt.algorithms.rprop import ScaleByRpropState, rprop, scale_by_rprop
 from anyopt.algorithms.sgd import sgd
 from anyopt.algorithms.sign import scale_by_sign, sign_sgd, signum
+from anyopt.algorithms.sm3 import ScaleBySM3State, scale_by_sm3, sm3
+from anyopt.algorithms.yogi import scale_by_yogi, yogi
 from anyopt.schedules import (
+    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    WrappedSchedule,
     constant_schedule,
     cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    inject_hyperparams,
+    inject_stateful_hyperparams,
     join_schedules,
+    linear_onecycle_schedule,
     linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
     polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
     warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
 )
 from anyopt.transforms import (
+    AddNoiseState,
     EmaState,
     MaskedNode,
     MaskedState,
+    NonNegativeParamsState,
     ScaleByScheduleState,
     TraceState,
+    ZeroNansState,
+    adaptive_grad_clip,
     add_decayed_weights,
+    add_noise,
     clip,
+    clip_by_block_rms,
     clip_by_global_norm,
     ema,
+    keep_params_nonnegative,
     masked,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
     trace,
+    zero_nans,
 )
+from anyopt.transforms._block_clipping import centralize, normalize_by_update_norm
+from anyopt.transforms._gradient_scaling import scale_gradient
+from anyopt.transforms._unitwise import AdaptiveGradClipState
 
 # optax names these stateless states separately; they are all EmptyState.
 ScaleState = ClipState = ClipByGlobalNormState = AddDecayedWeightsState = EmptyState
+ScaleByTrustRatioState = EmptyState  # optax's name for the stateless trust ratio
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveGradClipState",
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "ClipByGlobalNormState",
     "ClipState",
     "EmaState",
     "EmptyState",
+    "FactoredState",
     "GradientTransformation",
     "GradientTransformationExtraArgs",
+    "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
     "MaskedNode",
     "MaskedState",
+    "NonNegativeParamsState",
     "OptState",
     "Params",
     "ScalarOrSchedule",
+    "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAmsgradState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
+    "ScaleByLBFGSState",
     "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByRStdDevState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
+    "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
     "TraceState",
@@ -104,51 +183,116 @@ __all__ = [
     "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
     "Updates",
+    "WrappedSchedule",
+    "ZeroNansState",
+    "ZoomLinesearchInfo",
     "adabelief",
+    "adadelta",
+    "adafactor",
+    "adagrad",
     "adam",
+    "adamax",
+    "adamaxw",
     "adamw",
+    "adan",
+    "adaptive_grad_clip",
     "add_decayed_weights",
+    "add_noise",
     "amsgrad",
     "apply_updates",
     "bias_correction",
+    "centralize",
     "chain",
     "clip",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "constant_schedule",
+    "contrib",
     "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
     "ema",
+    "exponential_decay",
+    "fromage",
     "global_norm",
     "identity",
     "incremental_update",
     "init_empty_state",
+    "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "join_schedules",
+    "keep_params_nonnegative",
+    "lamb",
+    "lars",
+    "lbfgs",
+    "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
     "make_step",
     "masked",
+    "matrix_inverse_pth_root",
+    "multi_normal",
     "nadam",
     "nadamw",
     "named_chain",
+    "nnls",
+    "noisy_sgd",
+    "normalize_by_update_norm",
+    "novograd",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "periodic_update",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polyak_sgd",
     "polynomial_schedule",
+    "power_iteration",
+    "radam",
     "rmsprop",
+    "rprop",
     "safe_increment",
     "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
     "scale",
+    "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_distance_over_gradients",
+    "scale_by_factored_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_optimistic_gradient",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
+    "scale_by_polyak",
+    "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
+    "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
+    "scale_by_yogi",
+    "scale_by_zoom_linesearch",
+    "scale_gradient",
     "schedules",
     "set_to_zero",
     "sgd",
+    "sgdr_schedule",
     "sign_sgd",
     "signum",
+    "sm3",
     "stateless",
     "stateless_with_tree_map",
     "step_modes",
@@ -159,6 +303,11 @@ __all__ = [
     "update_infinity_moment",
     "update_moment",
     "update_moment_per_elem_norm",
+    "value_and_grad_from_state",
+    "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
     "with_extra_args_support",
+    "yogi",
+    "zero_nans",
 ]

@@ -186,6 +186,17 @@ def isfinite(x):
     return _b(x).isfinite(x)
 
 
+def copy(x):
+    """A new array equal to ``x`` (on torch, detached from autograd)."""
+    return _b(x).copy(x)
+
+
+def scale_gradient(x, scale):
+    """``x`` on the forward pass; the framework's autodiff multiplies gradients flowing
+    back through it by ``scale`` (0 stops them). NumPy has no autodiff: ``x``."""
+    return _b(x).scale_gradient(x, scale)
+
+
 def vdot(a, b):
     return _b(a).vdot(a, b)
 

@@ -12,7 +12,12 @@ AUTODIFF_FRAMEWORKS = ("jax", "torch", "mlx")
 NO_AUTODIFF = "needs automatic differentiation, which NumPy does not have"
 
 # One entry per line: name -> {framework: reason}.
-GAPS: dict[str, dict[str, str]] = {}
+GAPS: dict[str, dict[str, str]] = {
+    "value_and_grad_from_state": {"numpy": NO_AUTODIFF},
+    "scale_by_backtracking_linesearch": {"numpy": NO_AUTODIFF},
+    "scale_by_zoom_linesearch": {"numpy": NO_AUTODIFF},
+    "contrib.hutchinson_estimator_diag_hessian": {"numpy": NO_AUTODIFF},
+}
 
 # Parity with optax holds to fp32 rtol 1e-5 unless listed here: name -> (rtol, reason).
 TOLERANCES: dict[str, tuple[float, str]] = {}

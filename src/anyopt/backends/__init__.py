@@ -167,3 +167,18 @@ def dtype_name(d: Any) -> str | None:
         return np.dtype(d).name
     except TypeError:
         return np.dtype(d.dtype).name
+
+
+def dtype_max(name: str) -> int | float:
+    """The largest finite value of the dtype called ``name``; ValueError if it has none."""
+    np = load("numpy").xp
+    d = load("numpy").dtype(name)
+    if np.issubdtype(d, np.integer):
+        return int(np.iinfo(d).max)
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return float(ml_dtypes.finfo(d).max)
+    if np.issubdtype(d, np.floating):
+        return float(np.finfo(d).max)
+    raise ValueError(f"{name} has no largest value")

@@ -98,6 +98,10 @@ def svd(x):
     return jnp.linalg.svd(x, full_matrices=False)
 
 
+def copy(x):
+    return jnp.array(x, copy=True)
+
+
 def size(x) -> int:
     return int(jnp.size(x))
 
@@ -124,6 +128,15 @@ def normal(k, shape, d=None):
     return jax.random.normal(k, shape, d or jnp.float32)
 
 
+def uniform(k, shape, d=None, minval=0.0, maxval=1.0):
+    return jax.random.uniform(k, shape, d or jnp.float32, minval, maxval)
+
+
+def matmul_precision(a, b, precision):
+    """``a @ b`` at XLA ``precision`` ('highest' ...): JAX may use TF32 by default."""
+    return jnp.matmul(a, b, precision=precision)
+
+
 def compile_step(step, donate: bool):
     """``step(params, grads, state) -> (params, state)`` under ``jax.jit``; params and state
     buffers are donated (reused for the outputs) when ``donate``."""
@@ -136,3 +149,67 @@ def concat(leaves):
 
 def view(buffer, start: int, stop: int, shape):
     return buffer[start:stop].reshape(shape)
+
+
+# --- autodiff and traced control flow (line searches, L-BFGS, SAM, Sophia) ----------------
+def value_and_grad(fun, has_aux: bool = False):
+    """``jax.value_and_grad`` with respect to the first argument (any pytree)."""
+    return jax.value_and_grad(fun, has_aux=has_aux)
+
+
+def grad(fun, has_aux: bool = False):
+    return jax.grad(fun, has_aux=has_aux)
+
+
+def hvp(fun, params, tangents):
+    """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
+    return jax.jvp(jax.grad(fun), (params,), (tangents,))[1]
+
+
+def stop_gradient(x):
+    return jax.lax.stop_gradient(x)
+
+
+def while_loop(cond_fn, body_fn, init):
+    return jax.lax.while_loop(cond_fn, body_fn, init)
+
+
+def cond(pred, true_fn, false_fn, *operands):
+    return jax.lax.cond(pred, true_fn, false_fn, *operands)
+
+
+def debug_print(pred, message: str, **kwargs):
+    jax.lax.cond(
+        pred, lambda: jax.debug.print(message, ordered=True, **kwargs), lambda: None
+    )
+
+
+def pmean(tree, axis_name):
+    return jax.lax.pmean(tree, axis_name=axis_name)
+
+
+def rademacher(k, shape, d=None):
+    return jax.random.rademacher(k, shape, d or jnp.float32)
+
+
+# --- scale_gradient: identity forward, cotangent times ``scale`` backward ----------------------
+@jax.custom_vjp
+def _scaled_gradient(x, scale):
+    return x
+
+
+def _scaled_gradient_fwd(x, scale):
+    return x, scale
+
+
+def _scaled_gradient_bwd(scale, g):
+    return (g * scale).astype(g.dtype), None
+
+
+_scaled_gradient.defvjp(_scaled_gradient_fwd, _scaled_gradient_bwd)
+
+
+def scale_gradient(x, scale):
+    if isinstance(scale, (int, float)) and scale == 0:
+        return jax.lax.stop_gradient(x)
+    return _scaled_gradient(x, scale)

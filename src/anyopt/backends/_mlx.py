@@ -101,6 +101,10 @@ def eigh(x):
     return mx.linalg.eigh(x, stream=mx.cpu)
 
 
+def copy(x):
+    return mx.array(x)
+
+
 def size(x) -> int:
     return int(x.size)
 
@@ -125,6 +129,10 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     return mx.random.normal(shape, dtype=d or mx.float32, key=k)
+
+
+def uniform(k, shape, d=None, minval=0.0, maxval=1.0):
+    return mx.random.uniform(minval, maxval, tuple(shape), dtype=d or mx.float32, key=k)
 
 
 def compile_step(step, donate: bool):
@@ -195,3 +203,76 @@ def host_views(leaves):
 
 def from_host(x):
     return mx.array(x)
+
+
+# --- autodiff (line searches, L-BFGS, SAM, Sophia): mx.value_and_grad over the tree's leaves
+def _on_leaves(params):
+    """The list of ``params``' array leaves (what MLX differentiates) and its inverse."""
+    from anyopt import backends
+
+    leaves, treedef = backends.flatten(params)
+    slots = [i for i, x in enumerate(leaves) if isinstance(x, mx.array)]
+
+    def rebuild(arrays):
+        full = list(leaves)
+        for i, a in zip(slots, arrays):
+            full[i] = a
+        return backends.unflatten(treedef, full)
+
+    return [leaves[i] for i in slots], rebuild
+
+
+def value_and_grad(fun, has_aux: bool = False):
+    """``(value, grad)`` (``((value, aux), grad)`` with ``has_aux``) of ``fun`` with respect to
+    its first argument, a tree of arrays, through ``mx.value_and_grad``."""
+
+    def call(params, *args, **kwargs):
+        arrays, rebuild = _on_leaves(params)
+        value, g = mx.value_and_grad(lambda xs: fun(rebuild(xs), *args, **kwargs))(arrays)
+        return value, rebuild(g)
+
+    return call
+
+
+def grad(fun, has_aux: bool = False):
+    value_and_grad_fn = value_and_grad(fun, has_aux)
+
+    def call(params, *args, **kwargs):
+        value, g = value_and_grad_fn(params, *args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return call
+
+
+def hvp(fun, params, tangents):
+    """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
+    arrays, rebuild = _on_leaves(params)
+    vectors, _ = _on_leaves(tangents)
+    n = len(arrays)
+    g = mx.grad(lambda *xs: fun(rebuild(xs)), argnums=list(range(n)))
+    return rebuild(mx.jvp(lambda *xs: list(g(*xs)), arrays, vectors)[1])
+
+
+def stop_gradient(x):
+    return mx.stop_gradient(x)
+
+
+def rademacher(k, shape, d=None):
+    bits = mx.random.bernoulli(shape=tuple(shape), key=k)
+    return (2 * bits.astype(d or mx.float32) - 1).astype(d or mx.float32)
+
+
+def scale_gradient(x, scale):
+    """``x``; the cotangent flowing back through it is multiplied by ``scale``."""
+    if isinstance(scale, (int, float)) and scale == 0:
+        return mx.stop_gradient(x)
+
+    @mx.custom_function
+    def identity(y):
+        return y
+
+    @identity.vjp
+    def identity_vjp(primals, cotangent, output):
+        return (cotangent * scale).astype(cotangent.dtype)
+
+    return identity(x)

@@ -98,6 +98,10 @@ def svd(x):
     return np.linalg.svd(x, full_matrices=False)
 
 
+def copy(x):
+    return np.array(x, copy=True)
+
+
 def size(x) -> int:
     return int(np.size(x))
 
@@ -125,6 +129,11 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     out = _generator(k).standard_normal(shape)
+    return out.astype(d or np.float32)
+
+
+def uniform(k, shape, d=None, minval=0.0, maxval=1.0):
+    out = _generator(k).uniform(minval, maxval, shape)
     return out.astype(d or np.float32)
 
 
@@ -161,3 +170,7 @@ def host_views(leaves):
 
 def from_host(x):
     return x
+
+
+def scale_gradient(x, scale):
+    return x  # no autodiff: only the forward value (identity) exists

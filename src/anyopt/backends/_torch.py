@@ -164,6 +164,10 @@ def vdot(a, b):
     return torch.sum(a.conj() * b) if a.is_complex() else torch.sum(a * b)
 
 
+def copy(x):
+    return x.detach().clone()
+
+
 def size(x) -> int:
     return x.numel()
 
@@ -194,6 +198,11 @@ def split(k, num: int = 2):
 
 def normal(k, shape, d=None):
     return torch.randn(tuple(shape), generator=_generator(k), dtype=d or torch.float32)
+
+
+def uniform(k, shape, d=None, minval=0.0, maxval=1.0):
+    out = torch.rand(tuple(shape), generator=_generator(k), dtype=d or torch.float32)
+    return out * (maxval - minval) + minval
 
 
 _STEPS = itertools.count()
@@ -280,3 +289,85 @@ def from_host(x):
     import numpy as np
 
     return torch.from_numpy(np.array(x))  # keeps 0-d shapes (ascontiguousarray would not)
+
+
+# --- autodiff (line searches, L-BFGS, SAM, Sophia): torch.func over the tree's leaves -------
+def _on_leaves(params):
+    """The tuple of ``params``' tensor leaves (torch.func's input) and its inverse."""
+    from anyopt import backends
+
+    leaves, treedef = backends.flatten(params)
+    slots = [i for i, x in enumerate(leaves) if isinstance(x, torch.Tensor)]
+
+    def rebuild(tensors):
+        full = list(leaves)
+        for i, t in zip(slots, tensors):
+            full[i] = t
+        return backends.unflatten(treedef, full)
+
+    return tuple(leaves[i] for i in slots), rebuild
+
+
+def value_and_grad(fun, has_aux: bool = False):
+    """``(value, grad)`` (``((value, aux), grad)`` with ``has_aux``) of ``fun`` with respect to
+    its first argument, a tree of tensors, through ``torch.func.grad_and_value``."""
+
+    def call(params, *args, **kwargs):
+        tensors, rebuild = _on_leaves(params)
+        flat = torch.func.grad_and_value(
+            lambda ts: fun(rebuild(ts), *args, **kwargs), has_aux=has_aux
+        )
+        g, value = flat(tensors)
+        return value, rebuild(g)
+
+    return call
+
+
+def grad(fun, has_aux: bool = False):
+    value_and_grad_fn = value_and_grad(fun, has_aux)
+
+    def call(params, *args, **kwargs):
+        value, g = value_and_grad_fn(params, *args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return call
+
+
+def hvp(fun, params, tangents):
+    """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
+    tensors, rebuild = _on_leaves(params)
+    vectors, _ = _on_leaves(tangents)
+    g = torch.func.grad(lambda ts: fun(rebuild(ts)))
+    return rebuild(torch.func.jvp(g, (tensors,), (vectors,))[1])
+
+
+def stop_gradient(x):
+    return x.detach()
+
+
+def rademacher(k, shape, d=None):
+    bits = torch.randint(0, 2, tuple(shape), generator=_generator(k), dtype=torch.int8)
+    return (2 * bits - 1).to(d or torch.float32)
+
+
+# --- scale_gradient: identity forward, gradient times ``scale`` backward (torch.func-ready) ---
+class _ScaleGradient(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, scale):
+        return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.scale = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.scale, None
+
+
+def scale_gradient(x, scale):
+    if isinstance(scale, (int, float)) and scale == 0:
+        return x.detach()
+    return _ScaleGradient.apply(x, scale)

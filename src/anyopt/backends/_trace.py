@@ -111,6 +111,7 @@ for _name, _op in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "
 Sym.__pow__, Sym.__rpow__ = _binary("pow"), _binary("pow", swap=True)
 Sym.__lt__, Sym.__le__ = _binary("lt"), _binary("le")
 Sym.__gt__, Sym.__ge__ = _binary("gt"), _binary("ge")
+Sym.__eq__, Sym.__ne__ = _binary("eq"), _binary("ne")  # recorded, never Python's identity
 Sym.__and__, Sym.__or__ = _binary("and"), _binary("or")
 Sym.__neg__ = lambda self: node("neg", self)
 Sym.__invert__ = lambda self: node("not", self)
