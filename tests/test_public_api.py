@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
 import types
@@ -74,7 +75,10 @@ DEFAULT_EXCEPTIONS = {
 
 
 def _default(value):
-    """Dtype defaults compare by name: anyopt writes "float32" where optax has jnp.float32."""
+    """Dtype and enum defaults compare by name: anyopt writes "float32" where optax has
+    jnp.float32, and "highest" where optax has jax.lax.Precision.HIGHEST."""
+    if isinstance(value, enum.Enum):
+        return value.name.lower()
     if isinstance(value, type) and not issubclass(value, (int, float, str, bool)):
         try:
             return np.dtype(value).name
@@ -112,6 +116,16 @@ def check_compatible(name: str, ours, theirs) -> None:
         return
     if kind == "protocol":
         assert _params(ours.__call__) == _params(theirs.__call__), name
+        return
+    if kind == "class":
+        assert isinstance(theirs, type), f"optax.{name} is not a class"
+        shared = [m for m in ("__init__", "__call__", "init", "update") if hasattr(theirs, m)]
+        for method in shared:
+            assert hasattr(ours, method), f"{name} has no {method}"
+            assert _params(getattr(ours, method)) == _params(getattr(theirs, method)), (
+                f"{name}.{method}{inspect.signature(getattr(ours, method))}\n"
+                f"  optax: {inspect.signature(getattr(theirs, method))}"
+            )
         return
     assert kind == "function", f"{name}: unexpected kind of object {type(ours)}"
     assert _params(ours, name) == _params(theirs, name), (

@@ -72,7 +72,7 @@ def _control(tree: Any):
 
 def while_loop(cond_fn: Callable, body_fn: Callable, init: Any) -> Any:
     """``while cond_fn(state): state = body_fn(state)``; ``jax.lax.while_loop`` under JAX."""
-    b = _control(init)
+    b = _control((init, cond_fn(init)))
     if hasattr(b, "while_loop"):
         return b.while_loop(cond_fn, body_fn, init)
     state = init

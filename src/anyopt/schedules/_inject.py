@@ -127,9 +127,13 @@ def inject_hyperparams(
     for a schedule of the step count. Float hyperparameters are stored in
     ``hyperparam_dtype``, by default the widest float dtype of the parameters.
 
-    Deviation from optax: optax leaves strongly typed JAX arrays (e.g. a float32 schedule
+    As in optax, bfloat16 parameters give bfloat16 hyperparameters, in which Adam's
+    ``b2=0.999`` rounds to 1.0 (and the update to NaN): pass ``hyperparam_dtype="float32"``.
+
+    Deviations from optax: optax leaves strongly typed JAX arrays (e.g. a float32 schedule
     value next to float16 parameters) in their own dtype; here every float hyperparameter
-    is cast, so the state's floats always have one dtype on every framework.
+    is cast, so the state's floats have one dtype on every framework. Parameters without a
+    float leaf give float32 hyperparameters (optax would use their integer dtype).
 
     Example:
         >>> import numpy as np, anyopt
