@@ -53,6 +53,18 @@ def test_shapes(backend):
     check(backend, _ops.concatenate([x, x], 0), np.concatenate([X, X]))
 
 
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_sort_argsort_cumsum(backend, axis):
+    x = backend.array(X)
+    check(backend, _ops.sort(x, axis), np.sort(X, axis))
+    order = _ops.argsort(x, axis)
+    assert "int" in backends.dtype_name(_ops.dtype(order))
+    np.testing.assert_array_equal(backend.numpy(order), np.argsort(X, axis))
+    check(backend, _ops.cumsum(x, axis), np.cumsum(X, axis))
+    check(backend, _ops.cumsum(x), np.cumsum(X))
+    assert backends.dtype_name(_ops.dtype(_ops.sort(x))) == "float32"
+
 def test_linear_algebra(backend):
     x = backend.array(X)
     check(backend, _ops.matmul(x, _ops.swapaxes(x, 0, 1)), X @ X.T, rtol=1e-4)

@@ -9,6 +9,7 @@ listed there that anyopt already has fails the test.
 from __future__ import annotations
 
 import types
+import warnings
 
 import optax
 import pytest
@@ -47,7 +48,7 @@ def public(module) -> list[str]:
 
 def optax_names():
     for name in public(optax):
-        if not isinstance(getattr(optax, name), types.ModuleType):
+        if not isinstance(lookup(optax, name)[0], types.ModuleType):
             yield name, name
     for sub in SUBMODULES:
         for name in public(getattr(optax, sub)):
@@ -56,21 +57,25 @@ def optax_names():
 
 
 def lookup(root, dotted: str):
+    """``(object or None, whether getting it warned of a deprecation)``."""
     obj = root
-    for part in dotted.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for part in dotted.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+    return obj, any(issubclass(w.category, DeprecationWarning) for w in caught)
 
 
 @pytest.mark.parametrize("dotted, name", list(optax_names()), ids=lambda v: str(v))
 def test_optax_name_exists_in_anyopt(dotted, name):
-    ours, theirs = lookup(anyopt, dotted), lookup(optax, dotted)
+    (ours, ours_warns), (theirs, theirs_warns) = lookup(anyopt, dotted), lookup(optax, dotted)
     if dotted in PENDING:
         assert ours is None, f"anyopt.{dotted} exists now; drop it from PENDING"
         return
     assert ours is not None, f"anyopt has no {dotted} (optax 0.2.8 has it)"
+    assert ours_warns == theirs_warns, f"{dotted}: optax warns of a deprecation: {theirs_warns}"
     if name in TYPE_ALIASES or isinstance(theirs, types.ModuleType):
         return
     check_compatible(dotted, ours, theirs)

@@ -43,6 +43,16 @@ NOT_IN_CASES = {
     # variance, reproducibility from a seed and, on JAX, equality with optax's draws.
     "add_noise",
     "noisy_sgd",
+    # optax.contrib, tested against optax in tests/test_contrib_b.py instead: their update
+    # needs value= (momo, momo_adam, reduce_on_plateau), per-example gradients with a batch
+    # axis (dpsgd, differentially_private_aggregate), or a tree without None leaves (galore).
+    "contrib.momo",
+    "contrib.momo_adam",
+    "contrib.reduce_on_plateau",
+    "contrib.dpsgd",
+    "contrib.differentially_private_aggregate",
+    "contrib.galore",
+    "contrib.scale_by_galore",
 }
 
 

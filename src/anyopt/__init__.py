@@ -4,7 +4,15 @@
 arrays you pass. Importing anyopt imports no array library.
 """
 
-from anyopt import contrib, schedules, transforms, tree, tree_utils
+from anyopt import (
+    assignment,
+    contrib,
+    projections,
+    schedules,
+    transforms,
+    tree,
+    tree_utils,
+)
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
@@ -200,6 +208,7 @@ __all__ = [
     "add_noise",
     "amsgrad",
     "apply_updates",
+    "assignment",
     "bias_correction",
     "centralize",
     "chain",
@@ -249,6 +258,7 @@ __all__ = [
     "polyak_sgd",
     "polynomial_schedule",
     "power_iteration",
+    "projections",
     "radam",
     "rmsprop",
     "rprop",
@@ -311,3 +321,23 @@ __all__ = [
     "yogi",
     "zero_nans",
 ]
+
+# optax 0.2.8 still answers these top-level names, with a DeprecationWarning.
+_MOVED_TO_CONTRIB = (
+    "DifferentiallyPrivateAggregateState",
+    "differentially_private_aggregate",
+    "dpsgd",
+)
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_CONTRIB:
+        import warnings
+
+        warnings.warn(
+            f"anyopt.{name} is deprecated, as optax.{name} is: use anyopt.contrib.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(contrib, name)
+    raise AttributeError(f"module 'anyopt' has no attribute {name!r}")

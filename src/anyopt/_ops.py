@@ -148,6 +148,24 @@ def concatenate(arrays, axis: int = 0):
     return _b(arrays[0]).concatenate(list(arrays), axis)
 
 
+def sort(x, axis: int = -1):
+    """``x`` sorted ascending along ``axis`` (NumPy's ``np.sort``)."""
+    return _b(x).sort(x, axis)
+
+
+def argsort(x, axis: int = -1):
+    """Indices that sort ``x`` ascending along ``axis`` (the framework's default int dtype)."""
+    return _b(x).argsort(x, axis)
+
+
+def cumsum(x, axis=None):
+    """Cumulative sum along ``axis`` (None: over the flattened array), as ``np.cumsum``."""
+    b = _b(x)
+    if axis is None:
+        x, axis = b.reshape(x, (-1,)), 0
+    return b.cumsum(x, axis)
+
+
 def matmul(a, b):
     return _b(a).matmul(a, b)
 

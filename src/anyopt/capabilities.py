@@ -20,7 +20,9 @@ GAPS: dict[str, dict[str, str]] = {
 }
 
 # Parity with optax holds to fp32 rtol 1e-5 unless listed here: name -> (rtol, reason).
-TOLERANCES: dict[str, tuple[float, str]] = {}
+TOLERANCES: dict[str, tuple[float, str]] = {
+    "contrib.mechanize": (5e-5, "its <g, x0 - x> cancels: 1-ulp param differences reach 1e-5"),
+}
 
 
 def supported(name: str) -> tuple[str, ...]:

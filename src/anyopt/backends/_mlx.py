@@ -27,6 +27,11 @@ matmul, reshape, swapaxes, expand_dims, broadcast_to = (
     mx.broadcast_to,
 )
 stack, concatenate = mx.stack, mx.concatenate
+sort, cumsum = mx.sort, mx.cumsum
+
+
+def argsort(x, axis=-1):
+    return mx.argsort(x, axis).astype(mx.int32)  # MLX gives uint32
 
 
 def dtype(name: str):
@@ -248,9 +253,13 @@ def hvp(fun, params, tangents):
     """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
     arrays, rebuild = _on_leaves(params)
     vectors, _ = _on_leaves(tangents)
-    n = len(arrays)
-    g = mx.grad(lambda *xs: fun(rebuild(xs)), argnums=list(range(n)))
-    return rebuild(mx.jvp(lambda *xs: list(g(*xs)), arrays, vectors)[1])
+    g = mx.grad(lambda *xs: fun(rebuild(xs)), argnums=list(range(len(arrays))))
+
+    def grads(*xs):
+        out = g(*xs)  # one array (not a tuple) for a single argument
+        return list(out) if isinstance(out, tuple) else [out]
+
+    return rebuild(mx.jvp(grads, arrays, vectors)[1])
 
 
 def stop_gradient(x):

@@ -70,6 +70,18 @@ def concatenate(arrays, axis=0):
     return torch.cat(list(arrays), dim=axis)
 
 
+def sort(x, axis=-1):
+    return torch.sort(x, dim=axis).values
+
+
+def argsort(x, axis=-1):
+    return torch.argsort(x, dim=axis)
+
+
+def cumsum(x, axis):
+    return torch.cumsum(x, dim=axis)
+
+
 def shape(x) -> tuple:
     return tuple(x.shape)
 

@@ -121,8 +121,8 @@ def ademamix(
         >>> tx = anyopt.contrib.ademamix(1e-2)
         >>> state = tx.init(params)
         >>> updates, state = tx.update({"w": np.full(3, 0.5, np.float32)}, state, params)
-        >>> np.round(updates["w"], 4)
-        array([-0.0105, -0.0105, -0.0105], dtype=float32)
+        >>> np.round(updates["w"], 6)
+        array([-0.010005, -0.010005, -0.010005], dtype=float32)
     """
     _validate.learning_rate("ademamix", learning_rate)
     _check("ademamix", b1, b2, b3, eps, eps_root)

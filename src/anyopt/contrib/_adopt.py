@@ -61,9 +61,11 @@ def scale_by_adopt(
         def normalise(g, v):
             if g is None:
                 return None
-            out = g / _ops.maximum(_ops.sqrt(v), eps)
-            if clip_value is None:  # g / eps may overflow on the first step: it is unused
-                return _ops.where(started, out, _ops.zeros_like(out))
+            # On the first step v = 0 and the result is multiplied by 0: divide by 1, not eps,
+            # so that it cannot overflow (float16) into 0 * inf.
+            out = g / _ops.where(started, _ops.maximum(_ops.sqrt(v), eps), 1.0)
+            if clip_value is None:
+                return out
             c = _ops.like(clip_value, out)
             return _ops.clip(out, -c, c)
 

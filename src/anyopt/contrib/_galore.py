@@ -120,7 +120,8 @@ def scale_by_galore(
     def dims_for(tree):
         spec = weight_dimension_numbers
         if spec is None:
-            return _tree.map(lambda p: GaLoreDimensionNumbers() if _ops.ndim(p) == 2 else None, tree)
+            default = GaLoreDimensionNumbers()
+            return _tree.map(lambda p: default if _ops.ndim(p) == 2 else None, tree)
         if callable(spec):
             return spec(tree)
         if _is_dims(spec):
@@ -166,14 +167,17 @@ def scale_by_galore(
                 new_projectors.append(proj)
                 continue
             g2 = mat.to_2d(g)
-            r = min(rank, mat.m, mat.n)
+            r, dtype = min(rank, mat.m, mat.n), _ops.dtype(g)
 
-            def fresh(g2=g2, r=r, left=mat.left, dtype=_ops.dtype(g)):
+            def fresh(g2=g2, r=r, left=mat.left, dtype=dtype):
                 u, _, vh = _ops.svd(_ops.astype(g2, "float32"))
                 basis = u[:, :r] if left else _ops.swapaxes(vh[:r, :], 0, 1)
                 return _ops.astype(basis, dtype)
 
-            proj = _autodiff.cond(refresh, fresh, lambda proj=proj: proj)
+            try:  # lax.cond under JAX; a Python branch elsewhere (one SVD per refresh)
+                proj = _autodiff.cond(refresh, fresh, lambda proj=proj: proj)
+            except ValueError:  # MLX cannot branch on a value inside mx.compile
+                proj = _ops.where(refresh, fresh(), proj)
             new_projectors.append(proj)
             low_rank.append(
                 _ops.matmul(_ops.swapaxes(proj, 0, 1), g2) if mat.left else _ops.matmul(g2, proj)

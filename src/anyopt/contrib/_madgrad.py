@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from anyopt import _ops, _tree, _validate
+from anyopt import _ops, _tree, _validate, backends
 from anyopt._base import NO_PARAMS_MSG, GradientTransformation, Params, ScalarOrSchedule, Updates
 from anyopt._combine import chain
 from anyopt.transforms._adding import add_decayed_weights
@@ -57,11 +57,15 @@ def scale_by_madgrad(
             raise ValueError(NO_PARAMS_MSG)
         count = state.count
         lr = learning_rate(count) if callable(learning_rate) else learning_rate
-        # lambda_k in float32, as optax computes it (sqrt of the int32 count).
-        lamb = (lr + eps) * _ops.sqrt(_ops.astype(count + 1, "float32"))
+        lambdas: dict = {}
 
-        def accumulate(acc, v, like):  # acc + lambda * v, kept in the gradient's dtype
-            return acc + _ops.astype(lamb * v, _ops.dtype(like))
+        def accumulate(acc, v, like):  # acc + lambda_k * v, kept in the gradient's dtype
+            # lambda_k in float32 as optax computes it (float64 for float64 leaves).
+            wide = backends.dtype_name(_ops.dtype(like)) == "float64"
+            if wide not in lambdas:
+                k1 = _ops.astype(count + 1, "float64" if wide else "float32")
+                lambdas[wide] = (lr + eps) * _ops.sqrt(k1)
+            return acc + _ops.astype(lambdas[wide] * v, _ops.dtype(like))
 
         grad_sum_sq = _tree.map(lambda a, g: accumulate(a, g * g, g), state.grad_sum_sq, updates)
         s = _tree.map(lambda a, g: accumulate(a, g, g), state.s, updates)

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple, Optional
 from anyopt import _ops, _tree, _validate
 from anyopt._base import NO_PARAMS_MSG, GradientTransformationExtraArgs, ScalarOrSchedule, Updates
 
-NO_VALUE_MSG = "momo: pass the latest loss to update as value=... (e.g. from value_and_grad)"
 _EPS64 = 2.220446049250313e-16  # float64 machine epsilon: below it, ||d||^2 counts as zero
 
 
@@ -55,11 +54,11 @@ def _scalars(params, lower_bound):
     return barf, gamma, lb
 
 
-def _check_call(params, value):
+def _check_call(fn, params, value):
     if params is None:
         raise ValueError(NO_PARAMS_MSG)
     if value is None:
-        raise ValueError(NO_VALUE_MSG)
+        raise ValueError(f"{fn}: pass the latest loss to update as value= (from value_and_grad)")
 
 
 def _in_dtype(value, ref):
@@ -115,7 +114,7 @@ def momo(
 
     def update_fn(updates, state, params: Optional[Any], *, value: Any, **extra_args):
         del extra_args
-        _check_call(params, value)
+        _check_call("momo", params, value)
         count = state.count
         later = count != 0  # the first step starts the EMAs at the first values
 
@@ -182,12 +181,12 @@ def momo_adam(
 
     def init_fn(params):
         barf, gamma, lb = _scalars(params, lower_bound)
-        zeros = _tree.zeros_like
-        return MomoAdamState(zeros(params), zeros(params), barf, gamma, lb, _tree.count_init(params))
+        zeros, count = _tree.zeros_like, _tree.count_init(params)
+        return MomoAdamState(zeros(params), zeros(params), barf, gamma, lb, count)
 
     def update_fn(updates, state, params: Optional[Any], *, value: Any, **extra_args):
         del extra_args
-        _check_call(params, value)
+        _check_call("momo_adam", params, value)
         count = state.count
         count_inc = _tree.safe_increment(count)
         barf = b1 * state.barf + (1 - b1) * _in_dtype(value, state.barf)

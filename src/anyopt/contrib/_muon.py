@@ -235,8 +235,10 @@ def muon(
         >>> state = tx.init(params)
         >>> grads = {"w": np.diag(np.float32([1, 2, 3])), "b": np.ones(3, np.float32)}
         >>> updates, state = tx.update(grads, state, params)
-        >>> np.round(np.diag(updates["w"]), 1), np.round(updates["b"], 3)
-        (array([-0.1, -0.1, -0.1], dtype=float32), array([-0.1, -0.1, -0.1], dtype=float32))
+        >>> np.round(np.diag(updates["w"]), 1)  # orthogonalised: every direction alike
+        array([-0.1, -0.1, -0.1], dtype=float32)
+        >>> np.round(updates["b"], 3)  # NAdam's first step
+        array([-0.147, -0.147, -0.147], dtype=float32)
     """
     fn = "muon"
     if isinstance(ns_coeffs, str):

@@ -94,6 +94,15 @@ def _ns_step(i: int, x, c, preconditioning: str):
     return _quintic(x, _ops.matmul(x, _adjoint(x)), c)
 
 
+def _largest_singular_value(x):
+    """Per matrix, keeping a trailing axis; half precision goes through float32 (no SVD)."""
+    dtype = _ops.dtype(x)
+    half = "float16" in str(dtype)  # float16 and bfloat16
+    s = _ops.svd(_ops.astype(x, "float32") if half else x)[1]
+    top = _ops.max(s, axis=-1, keepdims=True)
+    return _ops.astype(top, dtype) if half else top
+
+
 def _orthogonalize_batch(x, coeffs, ns_steps: int, preconditioning: str, eps):
     """Newton-Schulz on a ``(batch, m, n)`` array, each matrix on its own."""
     shape = _ops.shape(x)
@@ -103,8 +112,7 @@ def _orthogonalize_batch(x, coeffs, ns_steps: int, preconditioning: str, eps):
     if preconditioning == "frobenius":
         x = x / (_frobenius(x) + eps)
     elif preconditioning == "spectral":
-        top = _ops.max(_ops.svd(x)[1], axis=-1, keepdims=True)
-        x = x / (_ops.expand_dims(top, -1) + eps)
+        x = x / (_ops.expand_dims(_largest_singular_value(x), -1) + eps)
     coeffs = _ops.astype(coeffs, _ops.dtype(x))
     if _ops.ndim(coeffs) == 1:
         steps = [coeffs] * ns_steps

@@ -43,7 +43,7 @@ def _batch_size(leaves: list) -> int:
 
 def _clipped_sum(leaves: list, l2_norm_clip: Any, bsize: int) -> list:
     """``sum_b g_b * min(1, C / ||g_b||)`` per leaf (a factor of 1 where the ratio is NaN)."""
-    sq = [g * g if _ops.ndim(g) == 1 else _ops.sum(g * g, axis=tuple(range(1, _ops.ndim(g)))) for g in leaves]
+    sq = [_ops.sum(g * g, axis=tuple(range(1, _ops.ndim(g)))) for g in leaves]
     norms = _ops.sqrt(sum(sq[1:], sq[0]))  # shape (B,)
     over = norms > l2_norm_clip
     factors = _ops.where(over, l2_norm_clip / _ops.where(over, norms, 1.0), 1.0)
@@ -85,7 +85,9 @@ def differentially_private_aggregate(
     if key is None:
         warnings.warn(f"{fn}: no key given, using seed 0; pass key= explicitly", stacklevel=2)
         key = 0
-    noise_std = l2_norm_clip * noise_multiplier
+    # Zero noise stays zero with an infinite clip (optax's inf * 0 would give NaN noise).
+    zero_noise = _validate._concrete(noise_multiplier) and noise_multiplier == 0
+    noise_std = 0.0 if zero_noise else l2_norm_clip * noise_multiplier
 
     def init_fn(params):
         b = _tree.backend_of(params)

@@ -62,8 +62,8 @@ def prodigy(
         >>> tx = anyopt.contrib.prodigy()
         >>> state = tx.init(params)
         >>> updates, state = tx.update({"w": np.full(3, 0.5, np.float32)}, state, params)
-        >>> updates["w"]
-        array([-1.e-06, -1.e-06, -1.e-06], dtype=float32)
+        >>> updates["w"] / 1e-6  # the first step is about estim_lr0
+        array([-0.9999926, -0.9999926, -0.9999926], dtype=float32)
     """
     _validate.learning_rate("prodigy", learning_rate)
     beta1, beta2 = betas

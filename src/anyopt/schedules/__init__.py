@@ -1,5 +1,6 @@
 """Learning-rate and hyperparameter schedules (``anyopt.schedules``)."""
 
+from anyopt._base import Schedule as Schedule
 from anyopt._base import StatefulSchedule as StatefulSchedule
 from anyopt.schedules._basic import constant_schedule as constant_schedule
 from anyopt.schedules._basic import cosine_decay_schedule as cosine_decay_schedule
@@ -32,6 +33,7 @@ from anyopt.schedules._warmup import (
 __all__ = [
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
+    "Schedule",
     "StatefulSchedule",
     "WrappedSchedule",
     "constant_schedule",

@@ -1,5 +1,7 @@
 """Gradient transformations that are building blocks rather than full optimizers."""
 
+from anyopt._combine import chain as chain
+from anyopt._combine import named_chain as named_chain
 from anyopt.transforms._accumulation import EmaState as EmaState
 from anyopt.transforms._accumulation import TraceState as TraceState
 from anyopt.transforms._accumulation import ema as ema
@@ -45,12 +47,14 @@ __all__ = [
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "chain",
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
     "keep_params_nonnegative",
     "masked",
+    "named_chain",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
     "scale",
