@@ -213,7 +213,7 @@ def run_sophia(lib, backend, steps=30, **kwargs):
     return out
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"clip_threshold": None, "gamma": 0.2, "b1": 0.9}])
+@pytest.mark.parametrize("kwargs", [{}, {"clip_threshold": 0.5, "gamma": 0.2, "b1": 0.9, "b2": 0.9}])
 @pytest.mark.parametrize("framework", AUTODIFF)
 def test_sophia_matches_optax_on_a_separable_objective(framework, kwargs):
     backend = Backend(framework)
@@ -226,7 +226,8 @@ def test_sophia_matches_optax_on_a_separable_objective(framework, kwargs):
         assert_close(sophia[:3], sophia_e[:3], backend, f"step {k} state")
         if framework == "jax":  # the same random key as optax
             assert_close(sophia.hessian_fn_state, sophia_e.hessian_fn_state, backend, "key")
-    assert float(backend.numpy(separable(backend)[0](got[-1][0]))) < 0.1
+    f = separable(backend)[0]
+    assert float(backend.numpy(f(got[-1][0]))) < 0.5 * float(backend.numpy(f(backend.array(X0))))
 
 
 def quadratic_obj(backend):

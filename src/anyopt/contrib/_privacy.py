@@ -107,10 +107,12 @@ def differentially_private_aggregate(
         clipped = _clipped_sum(leaves, l2_norm_clip, bsize)
         b = backends.of(state.rng_key)
         keys = b.split(state.rng_key, len(leaves) + 1)
-        noised = [
-            (g + noise_std * b.normal(keys[i + 1], _ops.shape(g), _ops.dtype(g))) / bsize
-            for i, g in enumerate(clipped)
-        ]
+
+        def noise(i, g):  # drawn by the framework's generator, moved to g's device
+            draw = b.normal(keys[i + 1], _ops.shape(g), _ops.dtype(g))
+            return b.asarray(draw, _ops.dtype(g), like=g)
+
+        noised = [(g + noise_std * noise(i, g)) / bsize for i, g in enumerate(clipped)]
         new_state = DifferentiallyPrivateAggregateState(rng_key=keys[0])
         return backends.unflatten(treedef, noised), new_state
 
