@@ -25,9 +25,9 @@ import optax
 import pytest
 
 import anyopt
-from anyopt import _autodiff, _ops, _tree, capabilities
+from anyopt import _autodiff, _ops, _tree, backends, capabilities
 
-from conftest import FRAMEWORKS, Backend, relative_error_norm
+from conftest import FRAMEWORKS, Backend, random_tree, relative_error_norm
 from test_linesearch import A_MAT, B_VEC, assert_close
 
 AUTODIFF = [f for f in FRAMEWORKS if f in capabilities.AUTODIFF_FRAMEWORKS]
@@ -133,6 +133,51 @@ def test_sam_opaque_mode_matches_optax(backend, kwargs):
     for k, ((p, s), (pe, se)) in enumerate(zip(got, want)):
         assert_close(p, pe, backend, f"step {k} params")
         assert_close(s, se, backend, f"step {k} state")
+
+
+SAM_TRANSPARENT = {
+    "momentum": lambda lib: lib.contrib.sam(lib.sgd(0.05, momentum=0.9), lib.sgd(0.02)),
+    "sync3_keep_state": lambda lib: lib.contrib.sam(
+        lib.adam(0.01), lib.sgd(0.02, momentum=0.5), sync_period=3, reset_state=False
+    ),
+}
+
+
+def run_sam_transparent(lib, backend, name, steps=50):
+    """The parity harness's run: random_tree parameters, gradients noise + 0.1 params."""
+    tx = SAM_TRANSPARENT[name](lib)
+    params = backend.tree(random_tree(0))
+    state = tx.init(params)
+    for k in range(steps):
+        noise = backend.tree(random_tree(100 + k))
+        grads = _tree.map(lambda n, p: n + 0.1 * p, noise, params)
+        updates, state = tx.update(grads, state, params)
+        params = lib.apply_updates(params, updates)
+    return params, state
+
+
+@pytest.mark.parametrize("name", sorted(SAM_TRANSPARENT))
+def test_sam_transparent_mode_matches_optax(backend, name):
+    want = run_sam_transparent(optax, Backend("jax"), name)
+    params, state = run_sam_transparent(anyopt, backend, name)
+    assert type(state).__name__ == "SAMState" and state._fields == want[1]._fields
+    assert_close(params, want[0], backend, "params")
+    assert_close(state, want[1], backend, "state")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_sam_keeps_dtypes(backend, dtype):
+    if (backend.name, dtype) in {("numpy", "bfloat16"), ("jax", "float64")}:
+        pytest.skip(f"{backend.name} has no {dtype} here")
+    tx = SAM_TRANSPARENT["sync3_keep_state"](anyopt)
+    params = backend.tree({"w": np.full((2, 3), 0.5), "b": np.linspace(-1, 1, 3)}, dtype)
+    state = tx.init(params)
+    for _ in range(4):
+        updates, state = tx.update(_tree.map(lambda p: 0.3 * p + 0.1, params), state, params)
+        params = anyopt.apply_updates(params, updates)
+        for leaf in _tree.leaves((params, updates, state.cache, state.opt_state[0].mu)):
+            assert backends.dtype_name(_ops.dtype(leaf)) == dtype
+        assert backends.dtype_name(_ops.dtype(state.steps_since_sync)) == "int32"
 
 
 def test_sam_transparent_mode_is_the_papers_update(backend):

@@ -53,7 +53,6 @@ def test_shapes(backend):
     check(backend, _ops.concatenate([x, x], 0), np.concatenate([X, X]))
 
 
-
 @pytest.mark.parametrize("axis", [-1, 0, 1])
 def test_sort_argsort_cumsum(backend, axis):
     x = backend.array(X)
@@ -64,6 +63,7 @@ def test_sort_argsort_cumsum(backend, axis):
     check(backend, _ops.cumsum(x, axis), np.cumsum(X, axis))
     check(backend, _ops.cumsum(x), np.cumsum(X))
     assert backends.dtype_name(_ops.dtype(_ops.sort(x))) == "float32"
+
 
 def test_linear_algebra(backend):
     x = backend.array(X)
@@ -115,6 +115,17 @@ def test_uniform_draws_are_in_range_reproducible_and_jaxs_own_on_jax(backend):
 
         expected = jax.random.uniform(jax.random.PRNGKey(3), (400,), minval=-1.0, maxval=1.0)
         np.testing.assert_array_equal(values, np.asarray(expected))
+
+
+def test_remainder_of_int32_counts(backend):
+    counts = backend.array(np.array([-1, 0, 3, 7, 10], np.int32))
+    out = _ops.remainder(counts, 4)
+    assert backends.dtype_name(_ops.dtype(out)) == "int32"
+    np.testing.assert_array_equal(backend.numpy(out), [3, 0, 3, 3, 2])
+    zero_d = _ops.remainder(backend.array(np.int32(-1)), 10)
+    assert int(backend.numpy(zero_d)) == 9 and _ops.shape(zero_d) == ()
+    with pytest.raises(_trace.Unsupported):
+        _ops.remainder(_trace.Sym("input", (), False, np.dtype("int32")), 3)
 
 
 def test_trace_rejects_what_it_cannot_fuse():

@@ -53,6 +53,14 @@ NOT_IN_CASES = {
     "contrib.differentially_private_aggregate",
     "contrib.galore",
     "contrib.scale_by_galore",
+    # Line searches: their update needs value=, grad= and value_fn= (an objective to
+    # differentiate); tested against optax in tests/test_linesearch.py on JAX, torch and MLX.
+    "scale_by_backtracking_linesearch",
+    "scale_by_zoom_linesearch",
+    # SAM: its state counts steps in steps_since_sync (optax's name), an integer leaf the
+    # dtype test cannot tell from a stray one; tested against optax (both modes, every
+    # framework, with dtypes) in tests/test_autodiff.py.
+    "contrib.sam",
 }
 
 
@@ -81,6 +89,11 @@ DEFAULT_EXCEPTIONS = {
     ("tree.random_like", "sampler"),
     ("tree_utils.tree_random_like", "sampler"),
     ("scale_by_factored_rms", "decay_rate_fn"),
+    # Default transformations built at import (a zoom line search, Hutchinson's estimator):
+    # each library's instance is its own pair of closures (same settings, tested in
+    # tests/test_linesearch.py and tests/test_autodiff.py).
+    ("lbfgs", "linesearch"),
+    ("contrib.sophia", "hessian_diagonal_fn"),
 }
 
 

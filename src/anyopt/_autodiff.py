@@ -86,7 +86,11 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
     b = _control((pred, operands))
     if hasattr(b, "cond"):
         return b.cond(pred, true_fn, false_fn, *operands)
-    return true_fn(*operands) if bool(pred) else false_fn(*operands)
+    try:
+        take = bool(pred)
+    except ValueError:  # a traced value (inside mx.compile): run both branches and select
+        return _tree.where(pred, true_fn(*operands), false_fn(*operands))
+    return true_fn(*operands) if take else false_fn(*operands)
 
 
 def cond_print(pred: Any, message: str, **kwargs: Any) -> None:

@@ -75,6 +75,12 @@ def floor(x):
     return _b(x).floor(x)
 
 
+def remainder(x, m):
+    """``x % m`` with the sign of ``m`` (Python's and NumPy's), e.g. a step count modulo a
+    period; an op rather than ``%`` so the fused tracer rejects it cleanly."""
+    return _b(x).remainder(x, m)
+
+
 def isnan(x):
     return _b(x).isnan(x)
 

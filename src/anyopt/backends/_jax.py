@@ -36,6 +36,7 @@ matmul, reshape, swapaxes, expand_dims, broadcast_to = (
     jnp.broadcast_to,
 )
 stack, concatenate, eigh = jnp.stack, jnp.concatenate, jnp.linalg.eigh
+remainder = jnp.remainder
 sort, argsort, cumsum = jnp.sort, jnp.argsort, jnp.cumsum
 
 

@@ -27,6 +27,7 @@ matmul, reshape, swapaxes, expand_dims, broadcast_to = (
     mx.broadcast_to,
 )
 stack, concatenate = mx.stack, mx.concatenate
+remainder = mx.remainder
 sort, cumsum = mx.sort, mx.cumsum
 
 

@@ -27,6 +27,7 @@ matmul, reshape, swapaxes, expand_dims, broadcast_to = (
     np.broadcast_to,
 )
 stack, concatenate, eigh = np.stack, np.concatenate, np.linalg.eigh
+remainder = np.remainder
 sort, argsort, cumsum = np.sort, np.argsort, np.cumsum
 
 

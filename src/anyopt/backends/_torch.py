@@ -38,6 +38,7 @@ isfinite, matmul, reshape, swapaxes, stack = (
     torch.swapaxes,
     torch.stack,
 )
+remainder = torch.remainder
 
 
 def _reduction(fn):

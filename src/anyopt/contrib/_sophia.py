@@ -109,7 +109,7 @@ def scale_by_sophia(
         grads = updates
         mu = _tree.update_moment(updates, state.mu, b1, 1)
         mu_hat = _tree.bias_correction(mu, b1, count_inc)
-        updates = _tree.map(lambda m, h: m / _ops.maximum(gamma * h, eps), mu_hat, state.nu)
+        updates = _tree.map(lambda m, h: _divide(m, _ops.maximum(gamma * h, eps)), mu_hat, state.nu)
         if clip_threshold is not None:
             if verbose and print_win_rate_every_n_steps:
                 not_clipped = sum(
@@ -141,6 +141,15 @@ def scale_by_sophia(
         )
 
     return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _divide(m: Any, d: Any) -> Any:
+    """``m / d``, with ``m / 0`` written out (+-inf, or NaN for 0 / 0) so that NumPy does not
+    warn: ``eps`` rounds to 0 in float16, where optax's division by it gives the same."""
+    zero = d == 0
+    inf = _ops.full_like(m, float("inf"))
+    by_zero = _ops.where(m > 0, inf, _ops.where(m < 0, -inf, _ops.full_like(m, float("nan"))))
+    return _ops.where(zero, by_zero, m / _ops.where(zero, _ops.full_like(d, 1), d))
 
 
 def _check(fn, b1, b2, eps, gamma, clip_threshold, update_interval, mu_dtype) -> None:
