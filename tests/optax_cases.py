@@ -114,9 +114,19 @@ def gap(case: str, framework: str) -> str | None:
 
 
 def _merge_families():
-    from cases import alias_a, alias_b, autodiff, contrib_a, contrib_b, schedules
+    from cases import (
+        alias_a,
+        alias_b,
+        autodiff,
+        contrib_a,
+        contrib_b,
+        schedules,
+        wrappers_a,
+        wrappers_b,
+    )
 
-    for family in (alias_a, alias_b, autodiff, contrib_a, contrib_b, schedules):
+    families = (alias_a, alias_b, autodiff, contrib_a, contrib_b, schedules, wrappers_a, wrappers_b)
+    for family in families:
         clash = CASES.keys() & family.CASES.keys()
         assert not clash, f"{family.__name__} redefines cases {sorted(clash)}"
         CASES.update(family.CASES)

@@ -337,7 +337,9 @@ def test_numpy_value_and_grad_from_state_raises_a_clear_error():
     f, x0 = quadratic(Backend("numpy"))
     state = anyopt.scale_by_zoom_linesearch(10).init(x0)
     vg = anyopt.value_and_grad_from_state(f)
-    with pytest.raises(NotImplementedError, match="value_and_grad_from_state does not run on numpy"):
+    with pytest.raises(
+        NotImplementedError, match="value_and_grad_from_state does not run on numpy"
+    ):
         vg(x0, state=state)
     assert capabilities.supported("value_and_grad_from_state") == ("jax", "torch", "mlx")
 
@@ -382,9 +384,7 @@ def test_extra_arguments_reach_value_fn(framework):
     for tx in (anyopt.scale_by_backtracking_linesearch(10), anyopt.scale_by_zoom_linesearch(10)):
         solver = anyopt.chain(anyopt.sgd(1.0), tx)
         state = solver.init(params)
-        value, grad = _autodiff.value_and_grad(fn, name="value_and_grad_from_state")(
-            params, x, y
-        )
+        value, grad = _autodiff.value_and_grad(fn, name="value_and_grad_from_state")(params, x, y)
         updates, state = solver.update(
             grad, state, params, value=value, grad=grad, value_fn=fn, x=x, y=y
         )
@@ -468,3 +468,26 @@ BAD = [
 def test_bad_hyperparameters_fail_at_build_time(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+# --- verbose diagnostics ------------------------------------------------------------------
+@pytest.mark.parametrize("framework", AUTODIFF)
+def test_verbose_line_searches_explain_a_failure(framework, capfd):
+    """An ascent direction: no step gives sufficient decrease, and the searches say why."""
+    backend = Backend(framework)
+    f, x0 = quadratic(backend)
+    params = backend.array(x0)
+    value, grad = _autodiff.value_and_grad(f, name="value_and_grad_from_state")(params)
+    for tx in (
+        anyopt.scale_by_zoom_linesearch(4, verbose=True),
+        anyopt.scale_by_backtracking_linesearch(4, verbose=True),
+    ):
+        updates, state = tx.update(
+            grad, tx.init(params), params, value=value, grad=grad, value_fn=f
+        )
+        if framework == "jax":
+            jax.effects_barrier()
+        assert float(backend.numpy(state.info.decrease_error)) > 0
+    out = capfd.readouterr().out
+    assert "not a descent direction" in out  # zoom
+    assert "Backtracking linesearch failed" in out

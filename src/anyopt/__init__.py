@@ -13,6 +13,7 @@ from anyopt import (
     tree,
     tree_utils,
 )
+from anyopt import microbatching as microbatching  # public like optax's, not in __all__
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
@@ -91,6 +92,7 @@ from anyopt.algorithms.sgd import sgd
 from anyopt.algorithms.sign import scale_by_sign, sign_sgd, signum
 from anyopt.algorithms.sm3 import ScaleBySM3State, scale_by_sm3, sm3
 from anyopt.algorithms.yogi import scale_by_yogi, yogi
+from anyopt.microbatching import microbatch
 from anyopt.schedules import (
     InjectHyperparamsState,
     InjectStatefulHyperparamsState,
@@ -117,8 +119,11 @@ from anyopt.transforms import (
     EmaState,
     MaskedNode,
     MaskedState,
+    MonitorState,
     NonNegativeParamsState,
+    PartitionState,
     ScaleByScheduleState,
+    SnapshotState,
     TraceState,
     ZeroNansState,
     adaptive_grad_clip,
@@ -128,23 +133,51 @@ from anyopt.transforms import (
     clip_by_block_rms,
     clip_by_global_norm,
     ema,
+    freeze,
     keep_params_nonnegative,
     masked,
+    measure_with_ema,
+    monitor,
+    partition,
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
+    selective_transform,
+    snapshot,
     trace,
     zero_nans,
 )
+from anyopt.transforms._apply_every import ApplyEvery, apply_every
 from anyopt.transforms._block_clipping import centralize, normalize_by_update_norm
+from anyopt.transforms._conditionality import (
+    ApplyIfFiniteState,
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    apply_if_finite,
+    conditionally_mask,
+    conditionally_transform,
+)
 from anyopt.transforms._gradient_scaling import scale_gradient
+from anyopt.transforms._layouts import flatten
+from anyopt.transforms._lookahead import LookaheadParams, LookaheadState, lookahead
+from anyopt.transforms._masking import MaskOrFn
+from anyopt.transforms._multi_steps import (
+    MultiSteps,
+    MultiStepsState,
+    ShouldSkipUpdateFunction,
+    skip_large_updates,
+    skip_not_finite,
+)
 from anyopt.transforms._unitwise import AdaptiveGradClipState
+from anyopt.tree_utils import tree_map_params
 
 # optax names these stateless states separately; they are all EmptyState.
 ScaleState = ClipState = ClipByGlobalNormState = AddDecayedWeightsState = EmptyState
 ScaleByTrustRatioState = EmptyState  # optax's name for the stateless trust ratio
+multi_transform = partition  # optax's former name, kept by optax for compatibility
+MultiTransformState = PartitionState
 
 __version__ = "0.1.0"
 
@@ -152,8 +185,12 @@ __all__ = [
     "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "ApplyEvery",
+    "ApplyIfFiniteState",
     "ClipByGlobalNormState",
     "ClipState",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
     "EmaState",
     "EmptyState",
     "FactoredState",
@@ -161,11 +198,19 @@ __all__ = [
     "GradientTransformationExtraArgs",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
+    "LookaheadParams",
+    "LookaheadState",
+    "MaskOrFn",
     "MaskedNode",
     "MaskedState",
+    "MonitorState",
+    "MultiSteps",
+    "MultiStepsState",
+    "MultiTransformState",
     "NonNegativeParamsState",
     "OptState",
     "Params",
+    "PartitionState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -186,6 +231,8 @@ __all__ = [
     "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
+    "ShouldSkipUpdateFunction",
+    "SnapshotState",
     "TraceState",
     "TransformInitFn",
     "TransformUpdateExtraArgsFn",
@@ -207,6 +254,8 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "amsgrad",
+    "apply_every",
+    "apply_if_finite",
     "apply_updates",
     "assignment",
     "bias_correction",
@@ -215,12 +264,16 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
     "constant_schedule",
     "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "ema",
     "exponential_decay",
+    "flatten",
+    "freeze",
     "fromage",
     "global_norm",
     "identity",
@@ -236,10 +289,15 @@ __all__ = [
     "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
+    "lookahead",
     "make_step",
     "masked",
     "matrix_inverse_pth_root",
+    "measure_with_ema",
+    "microbatch",
+    "monitor",
     "multi_normal",
+    "multi_transform",
     "nadam",
     "nadamw",
     "named_chain",
@@ -250,6 +308,7 @@ __all__ = [
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "partition",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
     "periodic_update",
@@ -297,18 +356,23 @@ __all__ = [
     "scale_by_zoom_linesearch",
     "scale_gradient",
     "schedules",
+    "selective_transform",
     "set_to_zero",
     "sgd",
     "sgdr_schedule",
     "sign_sgd",
     "signum",
+    "skip_large_updates",
+    "skip_not_finite",
     "sm3",
+    "snapshot",
     "stateless",
     "stateless_with_tree_map",
     "step_modes",
     "trace",
     "transforms",
     "tree",
+    "tree_map_params",
     "tree_utils",
     "update_infinity_moment",
     "update_moment",

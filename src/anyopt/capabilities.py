@@ -17,6 +17,7 @@ GAPS: dict[str, dict[str, str]] = {
     "scale_by_backtracking_linesearch": {"numpy": NO_AUTODIFF},
     "scale_by_zoom_linesearch": {"numpy": NO_AUTODIFF},
     "contrib.hutchinson_estimator_diag_hessian": {"numpy": NO_AUTODIFF},
+    "microbatching.micro_grad": {"numpy": NO_AUTODIFF},
 }
 
 # Parity with optax holds to fp32 rtol 1e-5 unless listed here: name -> (rtol, reason).

@@ -171,7 +171,7 @@ CASES: dict = {
         weight_decay=0.01,
         mask=_decay_mask,
     ),
-    "contrib.scale_by_simplified_ademamix": lambda lib: (
-        lib.contrib.scale_by_simplified_ademamix(b1=0.9, alpha=1.0)
+    "contrib.scale_by_simplified_ademamix": lambda lib: lib.contrib.scale_by_simplified_ademamix(
+        b1=0.9, alpha=1.0
     ),
 }

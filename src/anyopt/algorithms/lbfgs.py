@@ -66,7 +66,7 @@ def _read(memory: Any, index: Any) -> Any:
 def _precondition(updates, dw_memory, du_memory, rhos, identity_scale, memory_idx, m):
     """The two-loop recursion: ``P_k @ updates`` from the memory (oldest entry at
     ``memory_idx``)."""
-    indices = [(memory_idx + j) % m for j in range(m)]
+    indices = [_ops.remainder(memory_idx + j, m) for j in range(m)]
     alphas = []
     vec = updates
     for idx in reversed(indices):
@@ -115,8 +115,8 @@ def scale_by_lbfgs(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("scale_by_lbfgs: update needs params; pass params=...")
-        memory_idx = state.count % memory_size
-        prev_memory_idx = (state.count - 1) % memory_size
+        memory_idx = _ops.remainder(state.count, memory_size)
+        prev_memory_idx = _ops.remainder(state.count - 1, memory_size)
         started = state.count > 0
 
         # 1. Push the newest differences (zero at the first step) into the ring buffer.
@@ -172,13 +172,15 @@ def scale_by_lbfgs(
     return GradientTransformation(init_fn, update_fn)
 
 
+# optax's default line search: one instance, built at import.
+_ZOOM = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
+
+
 def lbfgs(
     learning_rate: Optional[ScalarOrSchedule] = None,
     memory_size: int = 10,
     scale_init_precond: bool = True,
-    linesearch: Optional[
-        Union[GradientTransformationExtraArgs, GradientTransformation]
-    ] = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one"),
+    linesearch: Optional[Union[GradientTransformationExtraArgs, GradientTransformation]] = _ZOOM,
 ) -> GradientTransformationExtraArgs:
     """L-BFGS: ``scale_by_lbfgs``, then ``-learning_rate`` (or -1), then a line search.
 

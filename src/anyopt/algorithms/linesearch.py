@@ -142,4 +142,3 @@ def value_and_grad_from_state(
         )
 
     return _value_and_grad
-

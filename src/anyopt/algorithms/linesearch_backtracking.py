@@ -23,7 +23,6 @@ from anyopt.algorithms.linesearch import (
     conj,
     isinf,
     nan_to_inf,
-    real_vdot,
     scalar,
     split_fn_kwargs,
     value_dtype,

@@ -141,7 +141,9 @@ def scale_by_zoom_linesearch(
         init_state = search.init(updates, params, value=value, grad=grad, stepsize_guess=guess)
         final = _autodiff.while_loop(
             search.should_continue,
-            functools.partial(search.step, value_and_grad_fn=value_and_grad_fn, fn_kwargs=fn_kwargs),
+            functools.partial(
+                search.step, value_and_grad_fn=value_and_grad_fn, fn_kwargs=fn_kwargs
+            ),
             init_state,
         )
         new_state = ScaleByZoomLinesearchState(

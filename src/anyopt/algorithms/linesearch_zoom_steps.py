@@ -207,7 +207,9 @@ class ZoomSearch:
                 "INFO: optax.scale_by_zoom_linesearch:\nValue at current params: "
                 "{value_init}\nSlope along update direction: {slope_init}\nStepsize reached: "
                 "{stepsize}\nDecrease Error: {decrease_error}\nCurvature Error: "
-                "{curvature_error}" + FLAG_INTERVAL_NOT_FOUND + "\n"
+                "{curvature_error}"
+                + FLAG_INTERVAL_NOT_FOUND
+                + "\n"
                 + FLAG_CURVATURE_COND_NOT_SATISFIED,
                 value_init=state.value_init,
                 slope_init=state.slope_init,

@@ -91,6 +91,21 @@ def leaves_with_path(tree: Any, is_leaf=None) -> list[tuple[str, Any]]:
     return [(_pytree.format_path(p), x) for p, x in _pytree.leaves_with_path(tree, is_leaf)]
 
 
+def leaves_with_keys(tree: Any, is_leaf=None) -> list:
+    """``(key path, leaf)`` pairs; the path entries are ``jax.tree_util``'s key types
+    (DictKey, SequenceKey, GetAttrKey ...) once JAX is loaded, else look-alikes."""
+    jtu = _jax_tree_util()
+    if jtu is not None:
+        return jtu.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]
+    return _pytree.leaves_with_keys(tree, is_leaf)
+
+
+def dict_key(key: Any) -> Any:
+    """The key-path entry of a dict key, of the kind ``leaves_with_keys`` returns."""
+    jtu = _jax_tree_util()
+    return jtu.DictKey(key) if jtu is not None else _pytree.DictKey(key)
+
+
 class TreeMismatchError(ValueError):
     """Two trees that must share a structure do not."""
 
@@ -166,7 +181,11 @@ def dtype_name(d: Any) -> str | None:
     try:
         return np.dtype(d).name
     except TypeError:
+        pass
+    try:
         return np.dtype(d.dtype).name
+    except (AttributeError, TypeError):
+        return text  # a dtype NumPy does not know, e.g. JAX's typed PRNG keys
 
 
 def dtype_max(name: str) -> int | float:

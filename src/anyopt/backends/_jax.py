@@ -215,3 +215,31 @@ def scale_gradient(x, scale):
     if isinstance(scale, (int, float)) and scale == 0:
         return jax.lax.stop_gradient(x)
     return _scaled_gradient(x, scale)
+
+
+# --- tree utilities and microbatching -------------------------------------------------------
+def key_data(x):
+    """The raw uint32 data of a typed key (``jax.random.key``); other arrays unchanged."""
+    if hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(x)
+    return x
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    return jax.lax.fori_loop(lower, upper, body_fun, init_val)
+
+
+def eval_shape(fun, *args):
+    return jax.eval_shape(fun, *args)
+
+
+def vmap(fun, in_axes=0, out_axes=0):
+    return jax.vmap(fun, in_axes=in_axes, out_axes=out_axes)
+
+
+def index_set(x, index, value):
+    """``x`` with ``x[index] = value`` (a copy; ``index`` may be traced)."""
+    return x.at[index].set(value)
+
+
+promote_types = jnp.promote_types

@@ -286,3 +286,7 @@ def scale_gradient(x, scale):
         return (cotangent * scale).astype(cotangent.dtype)
 
     return identity(x)
+
+
+def vmap(fun, in_axes=0, out_axes=0):
+    return mx.vmap(fun, in_axes=in_axes, out_axes=out_axes)

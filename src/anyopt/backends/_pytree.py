@@ -6,6 +6,7 @@ node) so that trees flatten to the same leaf order on every framework.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -169,3 +170,39 @@ def leaves_with_path(tree: Any, is_leaf=None):
 
     rec(tree, ())
     return out
+
+
+# Key-path entries with jax.tree_util's names and fields, for trees flattened without JAX.
+@dataclasses.dataclass(frozen=True)
+class DictKey:
+    key: Any
+
+    def __str__(self):
+        return f"[{self.key!r}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceKey:
+    idx: int
+
+    def __str__(self):
+        return f"[{self.idx}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class GetAttrKey:
+    name: str
+
+    def __str__(self):
+        return f".{self.name}"
+
+
+_KEY_TYPES = {"key": DictKey, "index": SequenceKey, "attr": GetAttrKey}
+
+
+def leaves_with_keys(tree: Any, is_leaf=None) -> list:
+    """``(key path, leaf)`` pairs, key paths made of DictKey/SequenceKey/GetAttrKey."""
+    return [
+        (tuple(_KEY_TYPES[kind](k) for kind, k in path), x)
+        for path, x in leaves_with_path(tree, is_leaf)
+    ]

@@ -384,3 +384,8 @@ def scale_gradient(x, scale):
     if isinstance(scale, (int, float)) and scale == 0:
         return x.detach()
     return _ScaleGradient.apply(x, scale)
+
+
+def vmap(fun, in_axes=0, out_axes=0):
+    """``torch.func.vmap`` with JAX's argument names (positional arguments only)."""
+    return torch.func.vmap(fun, in_dims=in_axes, out_dims=out_axes)

@@ -70,6 +70,7 @@ def mechanize(
 
     def init_fn(params):
         dtype, leaf = lowest_dtype("mechanize", params)
+
         def zeros():  # distinct arrays: fast paths update states in place
             return vector([0.0] * num_betas, dtype, leaf)
 

@@ -11,17 +11,15 @@ to every other parameter (or as ``muon_weight_dimension_numbers`` says).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple, Optional, Union
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
-    GradientTransformationExtraArgs,
     ScalarOrSchedule,
     Updates,
-    with_extra_args_support,
 )
 from anyopt._combine import chain
 from anyopt.algorithms._common import check_betas_eps, nesterov_mu_hat
@@ -34,7 +32,8 @@ from anyopt.contrib._muon_ns import (
     scale_for_shape,
 )
 from anyopt.transforms._adding import add_decayed_weights
-from anyopt.transforms._masking import MaskedNode, masked
+from anyopt.transforms._masking import MaskedNode
+from anyopt.transforms._partition import partition
 from anyopt.transforms._scaling import scale_by_learning_rate
 
 _DEFAULT_NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -62,10 +61,10 @@ def _coefficient_rows(fn: str, ns_coeffs, ns_steps) -> list:
     """The coefficients as nested Python floats, shape (3,) or (n, 3) with n <= ns_steps."""
     try:
         rows = [float(c) for c in ns_coeffs]
-    except TypeError:
+    except (TypeError, ValueError):
         try:
             rows = [[float(c) for c in row] for row in ns_coeffs]
-        except TypeError:
+        except (TypeError, ValueError):
             rows = None
     flat = bool(rows) and not isinstance(rows[0], list)
     if not rows or (len(rows) != 3 if flat else any(len(r) != 3 for r in rows)):
@@ -161,40 +160,6 @@ def _scale_by_shape(weight_dimension_numbers, consistent_rms) -> GradientTransfo
         return _tree.map(lambda u, d: scale_for_shape(u, d, consistent_rms), updates, dims), state
 
     return GradientTransformation(lambda params: EmptyState(), update_fn)
-
-
-class PartitionState(NamedTuple):
-    """The state of each label's transformation (optax's ``partition``)."""
-
-    inner_states: Mapping[Hashable, Any]
-
-
-def _partition(transforms: dict, param_labels: Callable) -> GradientTransformationExtraArgs:
-    """Applies ``transforms[label]`` to the leaves labelled ``label`` (optax's partition)."""
-    transforms = {k: with_extra_args_support(v) for k, v in transforms.items()}
-
-    def masked_by(labels, group, tx):
-        return masked(tx, _tree.map(lambda label: label == group, labels))
-
-    def init_fn(params):
-        labels = param_labels(params)
-        unknown = set(_tree.leaves(labels)) - transforms.keys()
-        if unknown:
-            raise ValueError(f"muon: parameters labelled {sorted(unknown)} have no transform")
-        return PartitionState(
-            {g: masked_by(labels, g, tx).init(params) for g, tx in transforms.items()}
-        )
-
-    def update_fn(updates, state, params=None, **extra_args):
-        labels = param_labels(updates)
-        new_states = {}
-        for group, tx in transforms.items():
-            updates, new_states[group] = masked_by(labels, group, tx).update(
-                updates, state.inner_states[group], params, **extra_args
-            )
-        return updates, PartitionState(new_states)
-
-    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def _is_spec_leaf(x) -> bool:
@@ -310,4 +275,4 @@ def muon(
         mu_dtype=mu_dtype,
         nesterov=nesterov,
     )
-    return _partition({"muon": muon_tx, "adam": adam_tx}, param_labels)
+    return partition({"muon": muon_tx, "adam": adam_tx}, param_labels)

@@ -97,7 +97,7 @@ def sam(
             adv_state = _pick(last_step, state.adv_state, adv_state)
         opt_state = _pick(last_step, opt_state, state.opt_state)
         return updates, SAMState(
-            steps_since_sync=(state.steps_since_sync + 1) % sync_period,
+            steps_since_sync=_ops.remainder(state.steps_since_sync + 1, sync_period),
             opt_state=opt_state,
             adv_state=adv_state,
             cache=cache,

@@ -67,6 +67,10 @@ def hutchinson_estimator_diag_hessian(random_seed: Optional[Any] = None):
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+# optax's default Hessian-diagonal estimator: one instance, built at import.
+_HUTCHINSON_DEFAULT = hutchinson_estimator_diag_hessian()
+
+
 class SophiaState(NamedTuple):
     """State of Sophia."""
 
@@ -85,7 +89,7 @@ def scale_by_sophia(
     update_interval: int = 10,
     hessian_diagonal_fn: Union[
         GradientTransformation, GradientTransformationExtraArgs
-    ] = hutchinson_estimator_diag_hessian(),
+    ] = _HUTCHINSON_DEFAULT,
     mu_dtype: Optional[Any] = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
@@ -116,7 +120,7 @@ def scale_by_sophia(
                     _ops.sum(_ops.abs(u) < clip_threshold) for u in _tree.leaves(updates)
                 )
                 _autodiff.cond_print(
-                    count_inc % print_win_rate_every_n_steps == 0,
+                    _ops.remainder(count_inc, print_win_rate_every_n_steps) == 0,
                     "Sophia optimizer win rate: {win_rate}",
                     win_rate=not_clipped / _tree.size(updates),
                 )
@@ -127,7 +131,7 @@ def scale_by_sophia(
             return hess_state, _tree.update_moment(diag, nu, b2, 1)
 
         hessian_fn_state, nu = _autodiff.cond(
-            state.count % update_interval == 0,
+            _ops.remainder(state.count, update_interval) == 0,
             refresh,
             lambda h, n: (h, n),
             state.hessian_fn_state,
@@ -173,7 +177,7 @@ def sophia(
     update_interval: int = 10,
     hessian_diagonal_fn: Union[
         GradientTransformation, GradientTransformationExtraArgs
-    ] = hutchinson_estimator_diag_hessian(),
+    ] = _HUTCHINSON_DEFAULT,
     mu_dtype: Optional[Any] = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,

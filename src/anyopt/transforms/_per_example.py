@@ -52,7 +52,9 @@ def _clip(fn: str, grads: Any, l2_norm_clip: Any) -> tuple[Any, Any]:
 
     def weighted_sum(g):
         m = _ops.reshape(multipliers, _ops.shape(multipliers) + (1,) * (_ops.ndim(g) - 1))
-        return _ops.sum(_ops.like(m, g) * g, axis=0)
+        if _ops.is_floating(g):
+            m = _ops.like(m, g)  # integer gradients promote to the multipliers' float dtype
+        return _ops.sum(m * g, axis=0)
 
     return _tree.map(weighted_sum, grads), num_clipped
 
