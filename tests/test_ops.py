@@ -143,3 +143,10 @@ def test_trace_records_equality():
     x = _trace.Sym("input", (), False, np.dtype("float32"))
     for op, out in [("eq", x == 0), ("ne", x != 0)]:
         assert isinstance(out, _trace.Sym) and out.op == op and out.dtype == np.bool_
+
+
+def test_trace_rejects_indexing_and_modulo():
+    x = _trace.Sym("input", (), False, np.dtype("float32"))
+    for attempt in (lambda: x % 2, lambda: 2 % x, lambda: x // 2, lambda: x[0], lambda: x @ x):
+        with pytest.raises(_trace.Unsupported):
+            attempt()

@@ -43,6 +43,13 @@ class Inputs:
         self.bf16 = B.tree(random_tree(5), "bfloat16")
         self.count = B.array(np.int32(3))
         self.key = backends.load(name).key(0)
+        self.cplx = B.tree(complex_tree())
+        self.mixed = {"a": B.array(np.ones(2, np.float32)), "b": B.array(np.ones(3), "float16")}
+
+    def adam_state(self, lib):
+        """An Adam state after one step, made by ``lib`` (anyopt or optax)."""
+        tx = lib.adam(0.1)
+        return tx.update(self.y, tx.init(self.x), self.x)[1]
 
     def dtype(self, name):
         return self.B.dtype(name)
@@ -58,6 +65,28 @@ class Inputs:
         return self.B.array(np.float32(1.0 if value else -1.0)) > 0
 
 
+def complex_tree():
+    """random_tree(1) + 1j * random_tree(2), complex64 (None kept)."""
+    return jax.tree_util.tree_map(
+        lambda a, b: (a + 1j * b).astype(np.complex64), random_tree(1), random_tree(2)
+    )
+
+
+def untyped(tree):
+    """NamedTuples as dicts keyed ``Class.field``, so anyopt's and optax's states compare."""
+    if isinstance(tree, tuple) and hasattr(type(tree), "_fields"):
+        return {f"{type(tree).__name__}.{f}": untyped(v) for f, v in zip(tree._fields, tree)}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(untyped(v) for v in tree)
+    if isinstance(tree, dict):
+        return {k: untyped(v) for k, v in tree.items()}
+    return tree
+
+
+def _in_adam(path, _):
+    return getattr(path[-1], "tuple_name", None) == "ScaleByAdamState"
+
+
 @functools.cache
 def inputs(name: str) -> Inputs:
     return Inputs(name)
@@ -69,6 +98,9 @@ def _norm_cases():
         for squared in (False, True):
             key = f"norm/{label}" + ("/squared" if squared else "")
             out[key] = lambda lib, i, o=ord_, s=squared: lib.tree.norm(i.x, o, s)
+            out[f"{key}/complex"] = lambda lib, i, o=ord_, s=squared: lib.tree.norm(i.cplx, o, s)
+    out["norm/float_inf"] = lambda lib, i: lib.tree.norm(i.x, float("inf"))
+    out["norm/half"] = lambda lib, i: lib.tree.norm(i.half)
     return out
 
 
@@ -83,6 +115,9 @@ TREE_CASES = {
     "allclose/loose": lambda lib, i: lib.tree.allclose(i.x, i.y, rtol=10.0, atol=10.0),
     "allclose/half": lambda lib, i: lib.tree.allclose(i.half, i.half),
     "allclose/bfloat16": lambda lib, i: lib.tree.allclose(i.bf16, i.bf16),
+    "batch_shape": lambda lib, i: lib.tree.batch_shape(i.x, (2,)),
+    "batch_shape/default": lambda lib, i: lib.tree.batch_shape(i.x),
+    "batch_shape/two_axes": lambda lib, i: lib.tree.batch_shape(i.half, (3, 2)),
     "bias_correction": lambda lib, i: lib.tree.bias_correction(i.x, 0.9, i.count),
     "bias_correction/half": lambda lib, i: lib.tree.bias_correction(i.half, 0.999, i.count),
     "cast": lambda lib, i: lib.tree.cast(i.x, i.dtype("float16")),
@@ -91,25 +126,70 @@ TREE_CASES = {
     "cast_like": lambda lib, i: lib.tree.cast_like(i.x, i.half),
     "clip": lambda lib, i: lib.tree.clip(i.x, -0.5, 0.5),
     "clip/upper_only": lambda lib, i: lib.tree.clip(i.x, None, 0.2),
+    "conj": lambda lib, i: lib.tree.conj(i.x),
+    "conj/complex": lambda lib, i: lib.tree.conj(i.cplx),
     "div": lambda lib, i: lib.tree.div(i.x, i.pos),
     "dtype": lambda lib, i: lib.tree.dtype(i.x),
     "dtype/half": lambda lib, i: lib.tree.dtype(i.half),
+    "dtype/promote": lambda lib, i: lib.tree.dtype(i.mixed, "promote"),
+    "dtype/highest": lambda lib, i: lib.tree.dtype(i.mixed, "highest"),
+    "dtype/lowest": lambda lib, i: lib.tree.dtype(i.mixed, "lowest"),
+    "dtype/complex": lambda lib, i: lib.tree.dtype([i.cplx, i.x], "promote"),
     "full_like": lambda lib, i: lib.tree.full_like(i.x, 2.5),
     "full_like/dtype": lambda lib, i: lib.tree.full_like(i.x, 2.5, i.dtype("float16")),
+    "get": lambda lib, i: lib.tree.get(i.adam_state(lib), "mu"),
+    "get/filtered_count": lambda lib, i: lib.tree.get(i.adam_state(lib), "count", None, _in_adam),
+    "get/state_by_class_name": lambda lib, i: untyped(
+        lib.tree.get(i.adam_state(lib), "ScaleByAdamState")
+    ),
+    "get/default": lambda lib, i: lib.tree.get(i.adam_state(lib), "no_such_key", 7),
+    "get_all_with_path": lambda lib, i: [
+        v for _, v in lib.tree.get_all_with_path(i.adam_state(lib), "nu")
+    ],
+    "map_params": lambda lib, i: untyped(
+        lib.tree.map_params(lib.adam(0.1), lambda p: 2 * p, i.adam_state(lib))
+    ),
+    "map_params/rest_and_non_params": lambda lib, i: untyped(
+        lib.tree.map_params(
+            lib.adam(0.1),
+            lambda p, q: p - q,
+            i.adam_state(lib),
+            i.z,
+            transform_non_params=lambda v: v + 1,
+        )
+    ),
     "max": lambda lib, i: lib.tree.max(i.x),
+    "max/half": lambda lib, i: lib.tree.max(i.half),
+    "max/bfloat16": lambda lib, i: lib.tree.max(i.bf16),
+    "norm/inf/bfloat16": lambda lib, i: lib.tree.norm(i.bf16, "inf"),
+    "min": lambda lib, i: lib.tree.min(i.x),
+    "min/half": lambda lib, i: lib.tree.min(i.half),
+    "min/bfloat16": lambda lib, i: lib.tree.min(i.bf16),
     "mul": lambda lib, i: lib.tree.mul(i.x, i.y),
     **_norm_cases(),
     "ones_like": lambda lib, i: lib.tree.ones_like(i.x),
     "ones_like/dtype": lambda lib, i: lib.tree.ones_like(i.x, i.dtype("bfloat16")),
     "random_like": lambda lib, i: lib.tree.random_like(i.key, i.x),
     "random_like/dtype": lambda lib, i: lib.tree.random_like(i.key, i.x, dtype=i.dtype("float16")),
+    "real": lambda lib, i: lib.tree.real(i.x),
+    "real/complex": lambda lib, i: lib.tree.real(i.cplx),
     "scale": lambda lib, i: lib.tree.scale(0.5, i.x),
+    "set": lambda lib, i: untyped(lib.tree.set(i.adam_state(lib), mu=i.z)),
+    "set/filtered": lambda lib, i: untyped(
+        lib.tree.set(i.adam_state(lib), _in_adam, count=i.int32(9))
+    ),
+    "set/state_by_class_name": lambda lib, i: untyped(
+        lib.tree.set(i.adam_state(lib), EmptyState=(i.int32(1),))
+    ),
     "scale/array_scalar": lambda lib, i: lib.tree.scale(i.scalar(0.5), i.x),
     "scale/numpy_float64_scalar": lambda lib, i: lib.tree.scale(np.float64(0.5), i.x),
     "size": lambda lib, i: lib.tree.size(i.x),
     "split_key_like": lambda lib, i: lib.tree.split_key_like(i.key, i.x),
     "sub": lambda lib, i: lib.tree.sub(i.x, i.y),
     "sum": lambda lib, i: lib.tree.sum(i.x),
+    "unwrap_random_key_data": lambda lib, i: lib.tree.unwrap_random_key_data(
+        lib.tree.split_key_like(i.key, i.x)
+    ),
     "update_infinity_moment": lambda lib, i: lib.tree.update_infinity_moment(i.x, i.pos, 0.9, 1e-3),
     "update_moment/order1": lambda lib, i: lib.tree.update_moment(i.x, i.y, 0.9, 1),
     "update_moment/order2": lambda lib, i: lib.tree.update_moment(i.x, i.pos, 0.999, 2),
@@ -146,7 +226,8 @@ TOP_NAMES = [
     "global_norm", "bias_correction", "update_moment", "update_moment_per_elem_norm",
     "update_infinity_moment", "apply_updates", "incremental_update", "periodic_update",
 ]  # fmt: skip
-RANDOM = {"random_like", "split_key_like"}
+RANDOM = {"random_like", "split_key_like", "unwrap_random_key_data"}
+KEYS = {"split_key_like", "unwrap_random_key_data"}  # results are each framework's keys
 
 
 def to_np(x):
@@ -177,7 +258,7 @@ def compare(actual, expected, backend: str, case: str):
         assert backends.of(a).NAME == backend, f"{where}: {type(a)}"
         assert tuple(a.shape) == tuple(e.shape), f"{where}: shape {a.shape} != {e.shape}"
         e_name = backends.dtype_name(e.dtype)
-        if case == "split_key_like":  # keys are each framework's own kind of key
+        if case in KEYS:  # keys are each framework's own kind of key
             e_name = backends.dtype_name(backends.load(backend).key(0).dtype)
         assert backends.dtype_name(a.dtype) == e_name, f"{where}: dtype {a.dtype} != {e_name}"
         if random and backend != "jax":
@@ -266,7 +347,11 @@ def test_tree_signature_matches_optax(name):
 
 
 def test_tree_utils_aliases_are_the_tree_functions():
-    assert sorted(anyopt.tree_utils.__all__) == sorted(f"tree_{n}" for n in anyopt.tree.__all__)
+    classes = {"NamedTupleKey"}  # tree_utils only, as in optax
+    names = set(anyopt.tree_utils.__all__) - classes
+    assert sorted(names) == sorted(f"tree_{n}" for n in anyopt.tree.__all__)
+    assert classes <= set(anyopt.tree_utils.__all__)
+    assert all(hasattr(optax.tree_utils, c) for c in classes)
     for name in anyopt.tree.__all__:
         assert getattr(anyopt.tree_utils, f"tree_{name}") is getattr(anyopt.tree, name), name
         assert hasattr(optax.tree, name), f"optax.tree has no {name}"

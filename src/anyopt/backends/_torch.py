@@ -25,7 +25,7 @@ log1p, sin, floor, isnan, real, conj = (
     torch.floor,
     torch.isnan,
     torch.real,
-    torch.conj,
+    torch.conj_physical,  # materialized: a lazy conj view cannot become NumPy
 )
 
 

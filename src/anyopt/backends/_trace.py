@@ -114,6 +114,14 @@ Sym.__gt__, Sym.__ge__ = _binary("gt"), _binary("ge")
 Sym.__eq__, Sym.__ne__ = _binary("eq"), _binary("ne")  # recorded, never Python's identity
 Sym.__and__, Sym.__or__ = _binary("and"), _binary("or")
 Sym.__neg__ = lambda self: node("neg", self)
+
+
+def _unsupported_method(self, *args):
+    raise Unsupported("the fused step supports element-wise arithmetic, comparisons and sums")
+
+
+for _name in ("mod", "rmod", "floordiv", "rfloordiv", "matmul", "rmatmul", "getitem", "iter"):
+    setattr(Sym, f"__{_name}__", _unsupported_method)
 Sym.__invert__ = lambda self: node("not", self)
 
 

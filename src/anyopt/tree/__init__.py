@@ -9,7 +9,6 @@ from anyopt._tree import cast_like as cast_like
 from anyopt._tree import clip as clip
 from anyopt._tree import div as div
 from anyopt._tree import full_like as full_like
-from anyopt._tree import max as max  # noqa: A004
 from anyopt._tree import mul as mul
 from anyopt._tree import ones_like as ones_like
 from anyopt._tree import random_like as random_like
@@ -32,6 +31,7 @@ from anyopt.tree_utils._state_utils import tree_map_params as map_params
 from anyopt.tree_utils._state_utils import tree_set as set  # noqa: A004
 from anyopt.tree_utils._tree_math import tree_batch_shape as batch_shape
 from anyopt.tree_utils._tree_math import tree_conj as conj
+from anyopt.tree_utils._tree_math import tree_max as max  # noqa: A004
 from anyopt.tree_utils._tree_math import tree_min as min  # noqa: A004
 from anyopt.tree_utils._tree_math import tree_norm as norm
 from anyopt.tree_utils._tree_math import tree_real as real

@@ -9,7 +9,6 @@ from anyopt._tree import cast_like as tree_cast_like
 from anyopt._tree import clip as tree_clip
 from anyopt._tree import div as tree_div
 from anyopt._tree import full_like as tree_full_like
-from anyopt._tree import max as tree_max
 from anyopt._tree import mul as tree_mul
 from anyopt._tree import ones_like as tree_ones_like
 from anyopt._tree import random_like as tree_random_like
@@ -33,6 +32,7 @@ from anyopt.tree_utils._state_utils import tree_map_params as tree_map_params
 from anyopt.tree_utils._state_utils import tree_set as tree_set
 from anyopt.tree_utils._tree_math import tree_batch_shape as tree_batch_shape
 from anyopt.tree_utils._tree_math import tree_conj as tree_conj
+from anyopt.tree_utils._tree_math import tree_max as tree_max
 from anyopt.tree_utils._tree_math import tree_min as tree_min
 from anyopt.tree_utils._tree_math import tree_norm as tree_norm
 from anyopt.tree_utils._tree_math import tree_real as tree_real

@@ -1,5 +1,5 @@
-"""Tree maths that ``anyopt._tree`` does not cover: min, complex parts, batch shapes, and
-the norm of complex trees (``|x|**2 = re(x)**2 + im(x)**2``)."""
+"""Tree maths that ``anyopt._tree`` does not cover: min (and max, folded without
+promoting bfloat16), complex parts, batch shapes, and the norm of complex trees (``|x|**2 = re(x)**2 + im(x)**2``)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,21 @@ from anyopt import _ops, _tree
 
 def tree_min(tree: Any) -> Any:
     """The smallest element of all leaves (``inf`` for a tree without elements)."""
-    out: Any = float("inf")
+    return _reduce(_ops.min, _ops.minimum, tree, float("inf"))
+
+
+def tree_max(tree: Any) -> Any:
+    """The largest element of all leaves (``-inf`` for a tree without elements)."""
+    return _reduce(_ops.max, _ops.maximum, tree, -float("inf"))
+
+
+def _reduce(reduce_leaf, combine, tree: Any, empty: float) -> Any:
+    # folding from the leaves (not from +-inf) keeps NumPy's bfloat16 from promoting
+    out = None
     for x in _tree.leaves(tree):
         if _ops.size(x):
-            out = _ops.minimum(_ops.min(x), out)
-    return out
+            out = reduce_leaf(x) if out is None else combine(reduce_leaf(x), out)
+    return empty if out is None else out
 
 
 def tree_conj(tree: Any) -> Any:
@@ -53,7 +63,7 @@ def tree_norm(tree: Any, ord: Any = None, squared: bool = False) -> Any:  # noqa
     if ord == 1:
         out = _tree.sum(_tree.map(_ops.abs, tree))
     elif ord == float("inf") or ord in ("inf", "infinity"):
-        out = _tree.max(_tree.map(_ops.abs, tree))
+        out = tree_max(_tree.map(_ops.abs, tree))
     else:
         raise ValueError(f"anyopt.tree.norm: ord must be None, 1, 2 or 'inf'; got {ord!r}")
     out = _as_array(out, tree)
