@@ -40,3 +40,28 @@ def check(name: str, framework: str) -> None:
             f"{name} does not run on {framework}: {reason}; "
             f"it runs on {', '.join(supported(name)) or 'no framework'}"
         )
+
+
+def markdown() -> str:
+    """The tables of ``docs/capabilities.md``."""
+    lines = [
+        "# What runs where",
+        "",
+        "Every optax name runs on NumPy, JAX, PyTorch and MLX with optax's numbers (fp32,",
+        "relative error <= 1e-5 over 50 steps), except for the entries below.",
+        "This page is generated from `anyopt.capabilities`; `tests/test_capabilities.py`",
+        "keeps it current.",
+        "",
+        "## Gaps",
+        "",
+        "| name | framework | reason |",
+        "|:--|:--|:--|",
+    ]
+    for name in sorted(GAPS):
+        for framework, reason in sorted(GAPS[name].items()):
+            lines.append(f"| `{name}` | {framework} | {reason} |")
+    lines += ["", "## Looser parity tolerances", "", "| name | rtol | reason |", "|:--|--:|:--|"]
+    for name in sorted(TOLERANCES):
+        rtol, reason = TOLERANCES[name]
+        lines.append(f"| `{name}` | {rtol:g} | {reason} |")
+    return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""Tree maths that ``anyopt._tree`` does not cover: min (and max, folded without
-promoting bfloat16), complex parts, batch shapes, and the norm of complex trees (``|x|**2 = re(x)**2 + im(x)**2``)."""
+"""Tree maths beyond ``anyopt._tree``: min (and max, folded without promoting NumPy's
+bfloat16), complex parts, batch shapes, and the norm of complex trees
+(``|x|**2 = re(x)**2 + im(x)**2``)."""
 
 from __future__ import annotations
 
