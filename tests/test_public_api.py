@@ -94,6 +94,9 @@ DEFAULT_EXCEPTIONS = {
     # tests/test_linesearch.py and tests/test_autodiff.py).
     ("lbfgs", "linesearch"),
     ("contrib.sophia", "hessian_diagonal_fn"),
+    # ADOPT's default clip_value_fn is a lambda (step ** 0.25) in both libraries.
+    ("contrib.adopt", "clip_value_fn"),
+    ("contrib.scale_by_adopt", "clip_value_fn"),
 }
 
 

@@ -356,3 +356,142 @@ def test_tree_utils_aliases_are_the_tree_functions():
         assert getattr(anyopt.tree_utils, f"tree_{name}") is getattr(anyopt.tree, name), name
         assert hasattr(optax.tree, name), f"optax.tree has no {name}"
         assert hasattr(optax.tree_utils, f"tree_{name}"), f"optax.tree_utils has no tree_{name}"
+
+
+# --- float64 NumPy references ----------------------------------------------------------------
+def _np_leaves(tree):
+    return [np.asarray(a, np.complex128 if np.iscomplexobj(a) else np.float64) for a in
+            jax.tree_util.tree_leaves(tree)]  # fmt: skip
+
+
+def _ref_norm(tree, ord_):
+    flat = np.concatenate([np.abs(a).ravel() for a in _np_leaves(tree)])
+    return {None: np.sqrt(np.sum(flat**2)), 1: np.sum(flat), "inf": np.max(flat)}[ord_]
+
+
+# name -> (anyopt call, reference from the float64 NumPy data of Inputs: x = random_tree(1) ...)
+REFERENCES = {
+    "min": (lambda i: anyopt.tree.min(i.x), lambda: min(a.min() for a in _np_leaves(X))),
+    "max": (lambda i: anyopt.tree.max(i.x), lambda: max(a.max() for a in _np_leaves(X))),
+    "conj": (lambda i: anyopt.tree.conj(i.cplx), lambda: [np.conj(a) for a in _np_leaves(C)]),
+    "real": (lambda i: anyopt.tree.real(i.cplx), lambda: [a.real for a in _np_leaves(C)]),
+    "batch_shape": (
+        lambda i: anyopt.tree.batch_shape(i.x, (3, 2)),
+        lambda: [np.broadcast_to(a, (3, 2, *a.shape)) for a in _np_leaves(X)],
+    ),
+    "norm/complex": (lambda i: anyopt.tree.norm(i.cplx), lambda: _ref_norm(C, None)),
+    "norm/complex/1": (lambda i: anyopt.tree.norm(i.cplx, 1), lambda: _ref_norm(C, 1)),
+    "norm/complex/inf": (lambda i: anyopt.tree.norm(i.cplx, "inf"), lambda: _ref_norm(C, "inf")),
+    "norm/complex/squared": (
+        lambda i: anyopt.tree.norm(i.cplx, squared=True),
+        lambda: _ref_norm(C, None) ** 2,
+    ),
+    "norm/inf/squared": (
+        lambda i: anyopt.tree.norm(i.x, "inf", squared=True),
+        lambda: _ref_norm(X, "inf") ** 2,
+    ),
+}
+X, C = random_tree(1), complex_tree()
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_tree_function_matches_float64_numpy_reference(name, backend):
+    call, reference = REFERENCES[name]
+    got = call(inputs(backend.name))
+    want = reference()
+    got_leaves = jax.tree_util.tree_leaves(got)
+    want_leaves = want if isinstance(want, list) else [want]
+    assert len(got_leaves) == len(want_leaves)
+    for g, w in zip(got_leaves, want_leaves):
+        assert backends.of(g).NAME == backend.name
+        np.testing.assert_allclose(Backend.numpy(g), w, rtol=2e-6, atol=1e-6, err_msg=name)
+
+
+# --- tree.dtype ------------------------------------------------------------------------------
+def test_tree_dtype_orders_dtypes_by_promotion(backend):
+    f16, bf16 = backend.array(np.ones(2), "float16"), backend.array(np.ones(2), "bfloat16")
+    f32 = backend.array(np.ones(2), "float32")
+    assert backends.dtype_name(anyopt.tree.dtype([f16, f32], "lowest")) == "float16"
+    assert backends.dtype_name(anyopt.tree.dtype([bf16, f32], "highest")) == "float32"
+    assert backends.dtype_name(anyopt.tree.dtype([bf16, f16], "promote")) == "float32"
+    for handler in ("lowest", "highest"):  # neither promotes to the other, as in optax
+        with pytest.raises(ValueError, match="cannot be ordered"):
+            anyopt.tree.dtype([bf16, f16], handler)
+    with pytest.raises(ValueError, match="mixed_dtype_handler"):
+        anyopt.tree.dtype([f16], "widest")
+
+
+@pytest.mark.parametrize("empty", [{}, [], (), None])
+def test_tree_dtype_of_an_empty_tree_is_float32_as_in_optax(empty):
+    assert anyopt.tree.dtype(empty) == optax.tree.dtype(empty) == np.float32
+
+
+# --- get / set / get_all_with_path / map_params ---------------------------------------------
+def test_get_all_with_path_gives_optax_paths_on_jax():
+    params = jax.numpy.ones(3)
+    ours = anyopt.chain(anyopt.add_noise(1.0, 0.9, 0), anyopt.inject_hyperparams(anyopt.adam)(0.1))
+    theirs = optax.chain(optax.add_noise(1.0, 0.9, 0), optax.inject_hyperparams(optax.adam)(0.1))
+    for key in ("count", "learning_rate", "mu", "ScaleByAdamState"):
+        got = anyopt.tree.get_all_with_path(ours.init(params), key)
+        want = optax.tree.get_all_with_path(theirs.init(params), key)
+        assert ["".join(map(str, p)) for p, _ in got] == ["".join(map(str, p)) for p, _ in want]
+        assert [type(e).__name__ for p, _ in got for e in p] == [
+            type(e).__name__ for p, _ in want for e in p
+        ]
+
+
+def test_paths_without_jax_use_look_alike_key_entries():
+    from anyopt.backends import _pytree
+
+    found = _pytree.leaves_with_keys(
+        {"a": [1, (2, anyopt.EmptyState())], "b": anyopt.TraceState(3)}
+    )
+    assert [("".join(map(str, p)), x) for p, x in found] == [
+        ("['a'][0]", 1),
+        ("['a'][1][0]", 2),
+        ("['b'].trace", 3),
+    ]
+    assert [p[-1] for p, _ in found] == [
+        _pytree.SequenceKey(0),
+        _pytree.SequenceKey(0),
+        _pytree.GetAttrKey("trace"),
+    ]
+
+
+def test_get_and_set_errors_name_the_key(backend):
+    state = inputs(backend.name).adam_state(anyopt)
+    two = (state, state)
+    with pytest.raises(KeyError, match=r"multiple values for 'count'.*\[0\].*\[1\]"):
+        anyopt.tree.get(two, "count")
+    with pytest.raises(KeyError, match="no values matching 'lr'"):
+        anyopt.tree.set(state, lr=0.1)
+    with pytest.raises(KeyError, match="given the filtering operation"):
+        anyopt.tree.set(state, lambda p, v: False, mu=0.1)
+
+
+def test_set_then_get_round_trips_and_keeps_the_rest(backend):
+    i = inputs(backend.name)
+    tx = anyopt.inject_hyperparams(anyopt.adam)(learning_rate=0.1)
+    state = tx.init(i.x)
+    new = anyopt.tree.set(state, learning_rate=i.scalar(0.25))
+    assert float(Backend.numpy(anyopt.tree.get(new, "learning_rate"))) == 0.25
+    old_mu, new_mu = anyopt.tree.get(state, "mu"), anyopt.tree.get(new, "mu")
+    assert all(a is b for a, b in zip(anyopt._tree.leaves(new_mu), anyopt._tree.leaves(old_mu)))
+    assert new.count is state.count and new.hyperparams_states == state.hyperparams_states
+
+
+def test_map_params_of_a_partition_and_none_results(backend):
+    i = inputs(backend.name)
+    tx = anyopt.adagrad(0.1)
+    state = tx.init(i.x)
+    mapped = anyopt.tree.map_params(tx, lambda _: None, state)
+    assert jax.tree_util.tree_leaves(mapped) == []  # every params-shaped leaf became None
+
+
+def test_unwrap_random_key_data_of_typed_jax_keys_matches_optax():
+    key = jax.random.key(3)
+    tree = {"k": jax.random.split(key, 2), "x": jax.numpy.ones(2)}
+    got, want = anyopt.tree.unwrap_random_key_data(tree), optax.tree.unwrap_random_key_data(tree)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert got["k"].dtype == np.uint32
