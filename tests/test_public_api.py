@@ -61,6 +61,15 @@ NOT_IN_CASES = {
     # dtype test cannot tell from a stray one; tested against optax (both modes, every
     # framework, with dtypes) in tests/test_autodiff.py.
     "contrib.sam",
+    # Their states count steps in int32 fields optax does not call ``count`` (notfinite_count,
+    # step, steps_since_sync), which the dtype test cannot tell from stray integers; they run
+    # through the same parity harness (every framework, 50 steps, params and state) with a
+    # dtype check that knows those fields, from tests/cases/wrappers_a.py's OWN_CASES, in
+    # tests/test_wrappers_a.py (which also feeds apply_if_finite NaN gradients).
+    "apply_if_finite",
+    "conditionally_mask",
+    "conditionally_transform",
+    "lookahead",
 }
 
 
@@ -97,6 +106,11 @@ DEFAULT_EXCEPTIONS = {
     # ADOPT's default clip_value_fn is a lambda (step ** 0.25) in both libraries.
     ("contrib.adopt", "clip_value_fn"),
     ("contrib.scale_by_adopt", "clip_value_fn"),
+    # optax's defaults are jax.vmap and lambdas of its own module; anyopt's None means the
+    # arrays' framework's vmap (importing anyopt imports no JAX).
+    ("microbatching.micro_vmap", "vmap_fn"),
+    ("microbatching.micro_grad", "transform_fn"),
+    ("microbatching.micro_grad", "metrics_fn"),
 }
 
 

@@ -431,3 +431,15 @@ def test_microbatching_names_match_optax(name):
             got = p.default
             assert getattr(got, "name", got) == getattr(want, "name", want), (name, p.name)
     assert anyopt.microbatch is anyopt.microbatching.microbatch
+
+
+def test_micro_grad_of_a_python_number_with_early_stopping(backend):
+    if backend.name == "numpy":
+        pytest.skip("no autodiff on NumPy (asserted in test_micro_grad_per_example_gradients)")
+    grad_fn = anyopt.microbatching.micro_grad(
+        lambda c, x: c * x.sum(), microbatch_size=4, num_real_microbatches=3
+    )
+    result, aux = grad_fn(1.0, backend.array(np.ones(16, np.float32)))
+    assert float(backend.numpy(result)) == 12.0  # 3 microbatches of 4 rows, d/dc = 1 each
+    # microbatch j holds rows j, j + 4, j + 8, j + 12: row r ran iff r % 4 < 3
+    np.testing.assert_array_equal(backend.numpy(aux.values), np.tile([1.0, 1, 1, 0], 4))

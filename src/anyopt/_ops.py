@@ -229,6 +229,20 @@ def square(x):
     return x * x
 
 
+def is_complex(x) -> bool:
+    """Whether leaf ``x`` has a complex dtype (read off the dtype: no array operation)."""
+    return backends.dtype_name(dtype(x)).startswith("complex")
+
+
+def abs_sq(x):
+    """``|x|**2`` element-wise: ``x * x`` for real ``x``; for complex ``x`` the real array
+    ``(conj(x) * x).real`` (optax's ``numerics.abs_sq``)."""
+    if not is_complex(x):
+        return x * x
+    b = _b(x)
+    return b.real(b.conj(x) * x)
+
+
 def dtype(x) -> Any:
     """The dtype of leaf ``x`` (Python floats count as float64)."""
     d = getattr(x, "dtype", None)

@@ -85,7 +85,14 @@ def cast_like(tree: Any, other_tree: Any) -> Any:
     return map(lambda t, o: _ops.astype(t, o.dtype) if hasattr(o, "dtype") else t, tree, other_tree)
 
 
-_FLOAT_RANK = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}
+_FLOAT_RANK = {
+    "float16": 0,
+    "bfloat16": 1,
+    "float32": 2,
+    "float64": 3,
+    "complex64": 4,
+    "complex128": 5,
+}
 
 
 def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
@@ -114,13 +121,19 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
             f"got {mixed_dtype_handler!r}"
         )
     names = {backends.dtype_name(_ops.dtype(x)) for _, x in pairs}
+    if len(names) == 1:
+        return first
     unknown = names - _FLOAT_RANK.keys()
     if unknown:
-        raise ValueError(f"anyopt.tree.dtype: only float leaves can be mixed; got {unknown}")
+        raise ValueError(
+            f"anyopt.tree.dtype: only float or complex leaves can be mixed; got {unknown}"
+        )
     ranked = sorted(names, key=_FLOAT_RANK.get)
     name = ranked[0] if mixed_dtype_handler == "lowest" else ranked[-1]
     if mixed_dtype_handler == "promote" and {"float16", "bfloat16"} <= names and len(ranked) == 2:
         name = "float32"
+    if mixed_dtype_handler == "promote" and name == "complex64" and "float64" in names:
+        name = "complex128"  # float64 and complex64 meet at complex128
     return backends.of(pairs[0][1]).dtype(name)
 
 
@@ -187,9 +200,10 @@ def size(tree: Any) -> int:
 
 
 def norm(tree: Any, ord: Any = None, squared: bool = False) -> Any:  # noqa: A002
-    """The norm of the tree seen as one flat vector (ord None/2, 1 or 'inf')."""
+    """The norm of the tree seen as one flat vector (ord None/2, 1 or 'inf'); real, also
+    for complex leaves (``|x|`` element-wise)."""
     if ord is None or ord == 2:
-        sq = sum(map(_ops.square, tree))
+        sq = sum(map(_ops.abs_sq, tree))  # |x|**2: real for complex leaves
         return sq if squared else _ops.sqrt(_as_array(sq, tree))
     if ord == 1:
         out = sum(map(_ops.abs, tree))
@@ -216,11 +230,24 @@ def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: 
 
 
 # --- moments ------------------------------------------------------------------------------
+def _power(g: Any, order: Any) -> Any:
+    """``g**order``; integer powers of complex leaves by repeated products (MLX's complex
+    ``**`` goes through exp/log and loses bits; JAX multiplies too)."""
+    if isinstance(order, int) and order >= 1 and _ops.is_complex(g):
+        out = g
+        for _ in range(order - 1):
+            out = out * g
+        return out
+    return g**order
+
+
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     """EMA of the ``order``-th power: ``(1 - decay) * g**order + decay * m``."""
     return map(
         lambda g, m: (
-            None if g is None else (1 - _ops.like(decay, m)) * (g**order) + _ops.like(decay, m) * m
+            None
+            if g is None
+            else (1 - _ops.like(decay, m)) * _power(g, order) + _ops.like(decay, m) * m
         ),
         updates,
         moments,
@@ -228,9 +255,33 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     )
 
 
+def _norm_power(g: Any, order: Any) -> Any:
+    """``|g|**order``: ``g**order`` for real leaves, ``abs_sq(g)**(order / 2)`` (real) for
+    complex ones, as optax computes it."""
+    if not _ops.is_complex(g):
+        return g**order
+    half = order / 2
+    sq = _ops.abs_sq(g)
+    return sq if half == 1 else sq ** (int(half) if float(half).is_integer() else half)
+
+
 def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
-    """EMA of ``|g|**order`` (element-wise; equals ``g**order`` for real even orders)."""
-    return update_moment(updates, moments, decay, order)
+    """EMA of ``|g|**order`` (element-wise; equals ``g**order`` for real leaves).
+
+    For complex ``g`` the moment accumulates the real ``|g|**order``; it keeps the
+    moment's own dtype (complex moments stay complex with a zero imaginary part, as in
+    optax).
+    """
+    return map(
+        lambda g, m: (
+            None
+            if g is None
+            else (1 - _ops.like(decay, m)) * _norm_power(g, order) + _ops.like(decay, m) * m
+        ),
+        updates,
+        moments,
+        is_leaf=is_none,
+    )
 
 
 def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:

@@ -11,7 +11,8 @@ from typing import Any
 
 from anyopt import backends
 
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Complex dtypes count: optax keeps complex moments for complex parameters.
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128")
 
 
 def _concrete(value: Any) -> bool:

@@ -13,12 +13,22 @@ ISSUE_8 = "issue 8 (losses, second order)"
 
 FILES: dict[str, dict[str, str]] = {
     "_src/base_test.py": {},
-    "_src/combine_test.py": {"PartitionTest::*": ISSUE_5},
+    "_src/combine_test.py": {},
     "_src/numerics_test.py": {},
     "_src/update_test.py": {},
     "schedules/_join_test.py": {},
     "transforms/_adding_test.py": {},
-    "transforms/_combining_test.py": {"PartitionTest::*": ISSUE_5},
+    "transforms/_combining_test.py": {},
+    "transforms/_freezing_test.py": {},
+    "transforms/_monitoring_test.py": {},
+    "microbatching/_microbatching_test.py": {},
+    "tree_utils/_casting_test.py": {},
+    "tree_utils/_random_test.py": {},
+    "tree_utils/_state_utils_test.py": {},
+    "tree_utils/_tree_math_test.py": {
+        "TreeUtilsTest::test_tree_sum": "NumPy inputs sum in complex128 where optax uses JAX's "
+        "complex64: 2.7e-7 relative, above the test's rtol of 1e-7",
+    },
 }
 
 PENDING_FILES: dict[str, str] = {}

@@ -61,7 +61,10 @@ def zeros_like(x, d=None):
 
 
 def full_like(x, value, d=None):
-    return mx.full(x.shape, value, dtype=d or x.dtype)
+    d = d or x.dtype
+    if mx.issubdtype(d, mx.complexfloating):  # mx.full(..., dtype=complex64) gives float32
+        return mx.full(x.shape, mx.array(value).astype(d))
+    return mx.full(x.shape, value, dtype=d)
 
 
 def clip(x, lo=None, hi=None):

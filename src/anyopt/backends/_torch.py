@@ -10,10 +10,16 @@ import torch
 NAME = "torch"
 xp = torch
 
+
+def _sign(x):
+    """NumPy's sign: ``x / |x|`` for complex ``x`` (torch.sign refuses complex tensors)."""
+    return torch.sgn(x) if x.is_complex() else torch.sign(x)
+
+
 sqrt, abs, sign, tanh, cos, exp, log = (
     torch.sqrt,
     torch.abs,
-    torch.sign,
+    _sign,
     torch.tanh,
     torch.cos,
     torch.exp,
@@ -120,12 +126,24 @@ def _pair(a, b):
     return a, b
 
 
+def _complex_order(a, b):
+    """``a >= b`` in NumPy's lexicographic order of complex numbers (real part first)."""
+    ra, rb = torch.real(a), torch.real(b)
+    return (ra > rb) | ((ra == rb) & (torch.imag(a) >= torch.imag(b)))
+
+
 def maximum(a, b):
-    return torch.maximum(*_pair(a, b))
+    a, b = _pair(a, b)
+    if a.is_complex() or b.is_complex():  # torch.maximum refuses complex tensors
+        return torch.where(_complex_order(a, b), a, b)
+    return torch.maximum(a, b)
 
 
 def minimum(a, b):
-    return torch.minimum(*_pair(a, b))
+    a, b = _pair(a, b)
+    if a.is_complex() or b.is_complex():
+        return torch.where(_complex_order(a, b), b, a)
+    return torch.minimum(a, b)
 
 
 def where(cond, x, y):

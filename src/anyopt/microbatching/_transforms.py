@@ -89,7 +89,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int], *, name: str) ->
         capabilities.check(name, b.NAME)
         packed = tuple(args[i] for i in nums)
         if b.NAME != "jax":  # Python numbers become arrays that can carry a gradient
-            packed = _numbers_to_arrays(b, packed)
+            like = next(x for x in backends.flatten((args, kwargs))[0] if _is_array(x))
+            packed = _numbers_to_arrays(b, packed, like)
         aux_def = []
 
         def inner(p):
@@ -108,7 +109,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int], *, name: str) ->
     return call
 
 
-def _numbers_to_arrays(b, tree: Any) -> Any:
+def _numbers_to_arrays(b, tree: Any, like: Any) -> Any:
     leaves, treedef = backends.flatten(tree)
-    leaves = [b.asarray(float(x)) if type(x) in (int, float) else x for x in leaves]
+    leaves = [b.asarray(float(x), like=like) if type(x) in (int, float) else x for x in leaves]
     return backends.unflatten(treedef, leaves)
