@@ -259,7 +259,8 @@ def test_mismatch_message_names_the_leaf_without_jax_imported(name, tmp_path):
 
 
 # --- arrays of two frameworks in one call -----------------------------------------------------
-PAIRS = list(itertools.combinations(FRAMEWORKS, 2))
+# NumPy arrays among JAX arrays are accepted, as in optax (test_numpy_leaves_in_a_jax_tree).
+PAIRS = [p for p in itertools.combinations(FRAMEWORKS, 2) if set(p) != {"numpy", "jax"}]
 
 
 def _named(fw: str, message: str) -> bool:
@@ -282,6 +283,24 @@ def test_mixing_frameworks_raises_type_error_naming_both(first, second, where):
             anyopt.apply_updates({"w": one.array(x)}, {"w": two.array(x)})
     message = str(info.value)
     assert _named(first, message) and _named(second, message), message
+
+
+@pytest.mark.skipif("jax" not in FRAMEWORKS, reason="needs JAX")
+def test_numpy_leaves_in_a_jax_tree_give_the_jax_numbers():
+    jax_backend = Backend("jax")
+    x = np.linspace(-1, 1, 3, dtype=np.float32)
+    tx = anyopt.adam(0.1)
+    mixed = {"a": jax_backend.array(x), "b": x}
+    pure = {"a": jax_backend.array(x), "b": jax_backend.array(x)}
+    got, want = mixed, pure
+    state_got, state_want = tx.init(mixed), tx.init(pure)
+    for _ in range(3):
+        u, state_got = tx.update({"a": jax_backend.array(x), "b": x}, state_got, got)
+        got = anyopt.apply_updates(got, u)
+        u, state_want = tx.update(pure, state_want, want)
+        want = anyopt.apply_updates(want, u)
+    for k in ("a", "b"):
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-6)
 
 
 # --- importing anyopt imports no array library -------------------------------------------------

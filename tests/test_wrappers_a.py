@@ -124,8 +124,9 @@ def test_own_cases_jit_once_and_match_eager(case):
         grads = gradient(params, jax_backend.tree(random_tree(100 + k)))
         updates, state = tx.update(grads, state, params)
         jit_updates, jit_state = jitted(grads, jit_state, params)
-        assert_same(plain(jit_updates, jax_backend), plain(updates, jax_backend), "updates", 1e-6)
-        assert_same(plain(jit_state, jax_backend), plain(state, jax_backend), "state", 1e-6)
+        # XLA fuses the jitted step; lookahead's fast + u - slow cancels, so 1e-5 relative.
+        assert_same(plain(jit_updates, jax_backend), plain(updates, jax_backend), "updates")
+        assert_same(plain(jit_state, jax_backend), plain(state, jax_backend), "state")
         params = anyopt.apply_updates(params, anyopt.tree_utils.tree_scale(0.1, updates))
     assert len(traces) == 1, "traced more than once under jit"
 
@@ -335,6 +336,19 @@ def test_masked_works_with_tree_map_params(backend):
     trace = doubled.inner_state[0].trace
     np.testing.assert_array_equal(backend.numpy(trace["a"]), np.ones(2))
     assert isinstance(trace["b"], anyopt.MaskedNode)
+
+
+def test_masked_with_an_all_false_mask_passes_updates_through(backend):
+    params = backend.tree(random_tree(0))
+    mask = {"dense": False, "layers": [False, (False, False)], "skip": None}
+    tx = anyopt.masked(anyopt.adam(0.1), mask)
+    state = tx.init(params)
+    for k in range(3):
+        grads = backend.tree(random_tree(10 + k))
+        updates, state = tx.update(grads, state, params)
+        for u, g in zip(_tree.leaves(updates), _tree.leaves(grads)):
+            assert u is g
+    assert _tree.leaves(state.inner_state[0].mu) == []  # no state for masked-out leaves
 
 
 def test_masked_masks_compatible_extra_args(backend):

@@ -229,9 +229,22 @@ def square(x):
     return x * x
 
 
+_COMPLEX: dict = {}  # dtype -> is it complex (dtype_name is slow for a per-leaf check)
+
+
 def is_complex(x) -> bool:
     """Whether leaf ``x`` has a complex dtype (read off the dtype: no array operation)."""
-    return backends.dtype_name(dtype(x)).startswith("complex")
+    d = dtype(x)
+    found = _COMPLEX.get(d)
+    if found is None:
+        found = _COMPLEX[d] = backends.dtype_name(d).startswith("complex")
+    return found
+
+
+def real_part(x):
+    """``x`` for real leaves (no operation), ``real(x)`` for complex ones: for comparisons
+    on complex-typed state that holds real values (torch cannot order complex tensors)."""
+    return real(x) if is_complex(x) else x
 
 
 def abs_sq(x):
@@ -264,9 +277,11 @@ def like(s, x):
 
 
 def bias_correction_denominator(decay, count, x):
-    """``1 - decay**count`` in float32 (float64 for float64 ``x``), cast to x's dtype."""
+    """``1 - decay**count`` in float32 (float64 for float64 or complex128 ``x``), cast to
+    x's dtype."""
     b = _b(x)
-    name = "float64" if backends.dtype_name(dtype(x)) == "float64" else "float32"
+    wide = backends.dtype_name(dtype(x)) in ("float64", "complex128")
+    name = "float64" if wide else "float32"
     compute = b.dtype(name)
     base = b.asarray(decay, compute, like=x)
     out = 1 - base ** b.astype(count, compute)

@@ -203,7 +203,7 @@ def norm(tree: Any, ord: Any = None, squared: bool = False) -> Any:  # noqa: A00
     """The norm of the tree seen as one flat vector (ord None/2, 1 or 'inf'); real, also
     for complex leaves (``|x|`` element-wise)."""
     if ord is None or ord == 2:
-        sq = sum(map(_ops.abs_sq, tree))  # |x|**2: real for complex leaves
+        sq = sum(map(_square_magnitude, tree))
         return sq if squared else _ops.sqrt(_as_array(sq, tree))
     if ord == 1:
         out = sum(map(_ops.abs, tree))
@@ -212,6 +212,15 @@ def norm(tree: Any, ord: Any = None, squared: bool = False) -> Any:  # noqa: A00
     else:
         raise ValueError(f"anyopt.tree.norm: ord must be None, 1, 2 or 'inf'; got {ord!r}")
     return out * out if squared else out
+
+
+def _square_magnitude(x: Any) -> Any:
+    """``|x|**2`` as optax's tree norm computes it: ``re**2 + im**2`` for complex leaves
+    (not ``abs_sq``'s product, which XLA may round differently), ``x * x`` for real."""
+    if not _ops.is_complex(x):
+        return x * x
+    re, im = _ops.real(x), _ops.imag(x)
+    return re * re + im * im
 
 
 def _as_array(value: Any, tree: Any) -> Any:

@@ -58,6 +58,28 @@ def float_dtype(fn: str, arg: str, value: Any) -> None:
         )
 
 
+def real_leaves(fn: str, tree: Any, what: str = "parameters", hint: str = "") -> None:
+    """``ValueError`` naming the first complex leaf of ``tree``: for steps that order,
+    clip or take cube roots of values, which complex numbers do not allow."""
+    if not any(_complex(x) for x in backends.flatten(tree)[0]):
+        return
+    path, x = next((p, x) for p, x in backends.leaves_with_path(tree) if _complex(x))
+    raise ValueError(
+        f"{fn}: complex {what} are not supported (optax 0.2.8 rejects them too); "
+        f"{path} is {backends.dtype_name(x.dtype)}{hint or _SPLIT_HINT}"
+    )
+
+
+def _complex(x: Any) -> bool:
+    return "complex" in str(getattr(x, "dtype", ""))
+
+
+_SPLIT_HINT = (
+    "; optimize the real and imaginary parts as separate real parameters, e.g. with "
+    "anyopt.contrib.split_real_and_imaginary"
+)
+
+
 def choice(fn: str, arg: str, value: Any, options: tuple) -> None:
     if value not in options:
         raise ValueError(f"{fn}: {arg} must be one of {options}; got {value!r}")

@@ -66,9 +66,6 @@ CASES: dict = {
     "masked/nested": lambda lib: lib.masked(
         lib.masked(lib.scale_by_adam(), _INNER_MASK), _OUTER_MASK
     ),
-    "masked/all_false": lambda lib: lib.masked(
-        lib.scale_by_adam(), {"dense": False, "layers": False, "skip": None}
-    ),
 }
 
 OWN_CASES: dict = {

@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 import sys
 import types
+import warnings
 
 import optax
 
@@ -31,10 +32,11 @@ def _public_names(module) -> list[str]:
 def _public_places() -> dict[int, str]:
     """id(object) -> its public dotted path in optax (top level first)."""
     places: dict[int, str] = {}
+    submodules = [(n, getattr(optax, n)) for n in _public_names(optax)]
     roots = [("", optax)] + [
-        (f"{n}.", getattr(optax, n))
-        for n in _public_names(optax)
-        if isinstance(getattr(optax, n), types.ModuleType) and getattr(optax, n).__name__.startswith("optax")
+        (f"{n}.", m)
+        for n, m in submodules
+        if isinstance(m, types.ModuleType) and m.__name__.startswith("optax")
     ]
     for prefix, module in roots:
         for name in _public_names(module):
@@ -88,7 +90,9 @@ def _import_everything() -> None:
 
 def install() -> None:
     _import_everything()
-    places = _public_places()
+    with warnings.catch_warnings():  # optax's deprecated top-level names warn when read
+        warnings.simplefilter("ignore", DeprecationWarning)
+        places = _public_places()
     for name, module in list(sys.modules.items()):
         if (name == "optax" or name.startswith("optax.")) and not isinstance(module, _Proxy):
             if name.endswith("_test"):

@@ -5,7 +5,7 @@ For a leaf whose two largest axes (rows :math:`r`, columns :math:`c`) both have 
 
 .. math::
     \beta_k = \text{decay\_rate\_fn}(k - \text{offset}, \text{decay\_rate})
-            \;(\text{default } 1 - (k + 1)^{-0.8}), \quad G = g_k^2 + \epsilon,
+            \;(\text{default } 1 - (k + 1)^{-0.8}), \quad G = |g_k|^2 + \epsilon,
 
     R_k = \beta_k R_{k-1} + (1 - \beta_k)\,\text{mean}_c G, \quad
     C_k = \beta_k C_{k-1} + (1 - \beta_k)\,\text{mean}_r G, \quad
@@ -85,7 +85,7 @@ def scale_by_factored_rms(
     def update_leaf(g, v_row, v_col, v, p, decay):
         dt, d = _ops.dtype(p), dims(p)
         beta = _ops.like(decay, p)
-        sq = g * g + epsilon
+        sq = _ops.abs_sq(g) + epsilon
         one = _ops.zeros((1,), dt, like=p)
         if d is None:
             new_v = _ops.astype(beta * v + (1 - beta) * sq, dt)

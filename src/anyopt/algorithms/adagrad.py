@@ -1,11 +1,12 @@
 r"""AdaGrad (Duchi et al., 2011): divide by the root of the sum of all squared gradients.
 
 .. math::
-    G_k = G_{k-1} + g_k^2, \quad
+    G_k = G_{k-1} + |g_k|^2, \quad
     u_k = g_k / \sqrt{G_k + \epsilon} \;\; (0 \text{ where } G_k = 0).
 
 :math:`G_0` is ``initial_accumulator_value`` (0.1, as optax and TensorFlow); the
-learning rate is applied by ``adagrad``.
+learning rate is applied by ``adagrad``. Complex gradients accumulate the real
+:math:`|g|^2 = \bar g g` (in a state of the parameters' complex dtype, as optax).
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ def scale_by_rss(
 
     def update_fn(updates, state, params=None):
         del params
-        sum_of_squares = _tree.map(lambda g, s: g * g + s, updates, state.sum_of_squares)
+        sum_of_squares = _tree.map(
+            lambda g, s: _ops.abs_sq(g) + s, updates, state.sum_of_squares
+        )
         updates = _tree.map(
-            lambda g, s: _ops.where(s > 0, 1 / _ops.sqrt(s + eps), 0.0) * g,
+            lambda g, s: _ops.where(_ops.real_part(s) > 0, 1 / _ops.sqrt(s + eps), 0.0) * g,
             updates,
             sum_of_squares,
         )

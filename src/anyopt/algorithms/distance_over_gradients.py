@@ -9,7 +9,10 @@ step size per parameter leaf.
 
 with norms taken over each leaf and :math:`s` the ``global_scale`` (use -1 to descend).
 Deviations from optax: a 0-d parameter keeps its shape (optax's update of a 0-d leaf has
-shape (1,)), and ``max_dist`` stays in the parameter's dtype.
+shape (1,)), and ``max_dist`` stays in the parameter's dtype. Complex parameters: the norms
+are of :math:`|x|` (real step sizes) and :math:`x_0` keeps its imaginary part (stored as
+the complex dtype of ``param_dtype``'s precision); optax squares complex values instead
+(:math:`\sum z^2`, complex step sizes) and drops :math:`x_0`'s imaginary part.
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ _FLOAT32 = _DTypeName("float32")
 
 
 def _as(x, dtype):
-    return x if dtype is None else _ops.astype(x, dtype)
+    if dtype is None:
+        return x
+    if _ops.is_complex(x):  # a real param_dtype names the precision: keep Im(x)
+        real = backends.dtype_name(dtype)
+        dtype = {"float64": "complex128", "complex128": "complex128"}.get(real, "complex64")
+    return _ops.astype(x, dtype)
 
 
 def scale_by_distance_over_gradients(

@@ -31,8 +31,8 @@ MaskOrFn = Union[Any, Callable[[Any], Any], None]
 
 
 def _leaf_norm(x, min_norm):
-    """``max(||x||, min_norm)`` over the whole leaf."""
-    norm = _ops.sqrt(_ops.sum(x * x))
+    """``max(||x||, min_norm)`` over the whole leaf (real, also for complex ``x``)."""
+    norm = _ops.sqrt(_ops.sum(_ops.abs_sq(x)))
     return _ops.where(norm <= min_norm, min_norm, norm)
 
 

@@ -60,7 +60,7 @@ def scale_by_novograd(
         )
 
     def squared_norm(g):
-        return _ops.sqrt(_ops.sum(g * g)) ** 2  # optax squares jnp.linalg.norm
+        return _ops.sqrt(_ops.sum(_ops.abs_sq(g))) ** 2  # optax squares jnp.linalg.norm
 
     def update_fn(updates, state, params):
         if params is None:

@@ -39,7 +39,7 @@ def scale_by_radam(
 
     def rectification(count, leaf):
         """``(ro_k >= threshold, r_k)`` with ``r_k`` in the leaf's dtype."""
-        wide = backends.dtype_name(_ops.dtype(leaf)) == "float64"
+        wide = backends.dtype_name(_ops.dtype(leaf)) in ("float64", "complex128")
         k = _ops.astype(count, "float64" if wide else "float32")
         b2k = b2**k
         ro = ro_inf - 2 * k * b2k / (1 - b2k)

@@ -1,11 +1,11 @@
 r"""RMSProp (Hinton, 2012) and its centered form (Graves, 2013).
 
 .. math::
-    v_k = \rho v_{k-1} + (1 - \rho) g_k^2, \quad u_k = g_k / \sqrt{v_k + \epsilon}
+    v_k = \rho v_{k-1} + (1 - \rho) |g_k|^2, \quad u_k = g_k / \sqrt{v_k + \epsilon}
 
 (``eps_in_sqrt=False``: :math:`g_k / (\sqrt{v_k} + \epsilon)`). The centered form also
 tracks :math:`m_k = \rho m_{k-1} + (1 - \rho) g_k` and divides by
-:math:`\sqrt{v_k - m_k^2 + \epsilon}`. ``bias_correction`` divides moments by
+:math:`\sqrt{v_k - |m_k|^2 + \epsilon}`. ``bias_correction`` divides moments by
 :math:`1 - \rho^k`; ``momentum`` adds heavy-ball (or Nesterov) momentum after the lr.
 """
 
@@ -118,7 +118,7 @@ def scale_by_stddev(
             nu_hat = _tree.bias_correction(nu, decay, count_inc)
         else:
             mu_hat, nu_hat = mu, nu
-        updates = _tree.map(lambda m, v, g: inverse_root(v - m * m) * g, mu_hat, nu_hat, updates)
+        updates = _tree.map(lambda m, v, g: inverse_root(v - _ops.abs_sq(m)) * g, mu_hat, nu_hat, updates)
         if bias_correction:
             return updates, ScaleByRStdDevWithCountState(count=count_inc, mu=mu, nu=nu)
         return updates, ScaleByRStdDevState(mu=mu, nu=nu)

@@ -13,7 +13,8 @@ Each coordinate has its own step size :math:`\Delta`, adapted from the sign of
     \end{cases}
 
 As in optax, the transformation emits :math:`u_{k-1}` (zeroed where :math:`s < 0`), so
-the first step is zero; ``rprop`` negates it.
+the first step is zero; ``rprop`` negates it. Complex parameters raise ``ValueError``
+(their products have no sign to compare; optax fails on them too).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def scale_by_rprop(
     _check("scale_by_rprop", learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
 
     def init_fn(params):
+        _validate.real_leaves("scale_by_rprop", params)
         return ScaleByRpropState(
             step_sizes=_tree.full_like(params, learning_rate),
             prev_updates=_tree.zeros_like(params),

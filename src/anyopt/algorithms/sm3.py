@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 from anyopt import _ops, _tree, _validate, backends
 from anyopt._base import GradientTransformation, Updates
 from anyopt._combine import chain
-from anyopt.transforms._norms import is_complex
 from anyopt.transforms._scaling import scale
 
 
@@ -35,9 +34,8 @@ class ScaleBySM3State(NamedTuple):
 
 
 def _check_leaves(params) -> None:
+    _validate.real_leaves("scale_by_sm3", params)
     for path, p in backends.leaves_with_path(params):
-        if is_complex(p):
-            raise ValueError(f"scale_by_sm3: complex parameters are not supported ({path})")
         if _ops.ndim(p) == 0:
             raise ValueError(
                 f"scale_by_sm3: parameters need at least one axis; {path} is 0-d "

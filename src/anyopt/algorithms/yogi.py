@@ -2,7 +2,7 @@ r"""Yogi (Zaheer et al., 2018): Adam whose second moment moves additively, not m
 
 .. math::
     m_k = \beta_1 m_{k-1} + (1 - \beta_1) g_k, \quad
-    v_k = v_{k-1} - (1 - \beta_2)\operatorname{sign}(v_{k-1} - g_k^2)\, g_k^2,
+    v_k = v_{k-1} - (1 - \beta_2)\operatorname{sign}(v_{k-1} - |g_k|^2)\, |g_k|^2,
 
     u_k = \hat m_k / (\sqrt{\hat v_k + \epsilon_{root}} + \epsilon).
 
@@ -39,7 +39,7 @@ def scale_by_yogi(
         )
 
     def second_moment(g, v):
-        g2 = g * g
+        g2 = _ops.abs_sq(g)  # |g|**2, real for complex g
         return v - (1 - b2) * _ops.sign(v - g2) * g2
 
     def update_fn(updates, state, params=None):

@@ -139,7 +139,8 @@ def _mismatch_message(reference, tree, detail: str) -> str:
 
 
 def check_one_framework(leaves: Iterable[Any], trees: tuple = ()) -> ModuleType | None:
-    """The single backend of ``leaves``; ``TypeError`` naming both if frameworks mix."""
+    """The single backend of ``leaves``; ``TypeError`` naming both if frameworks mix
+    (NumPy arrays among JAX arrays are fine: JAX accepts them, as optax does)."""
     found: dict[str, type] = {}
     backend = None
     for t in set(map(type, leaves)):
@@ -150,6 +151,8 @@ def check_one_framework(leaves: Iterable[Any], trees: tuple = ()) -> ModuleType 
             continue  # not an array (a subtree cut by flatten_up_to, a MaskedNode ...)
         backend = b or of_type(t)
         found.setdefault(backend.NAME, t)
+    if found.keys() == {"numpy", "jax"}:
+        return load("jax")  # JAX takes NumPy arrays wherever it takes arrays; so does optax
     if len(found) > 1:
         raise TypeError(_mixed_message(found, trees))
     return backend

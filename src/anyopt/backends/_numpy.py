@@ -130,8 +130,12 @@ def split(k, num: int = 2):
 
 
 def normal(k, shape, d=None):
+    d = np.dtype(d or np.float32)
+    if d.kind == "c":  # complex normal, E|z|^2 = 1 (as JAX, torch and MLX draw it)
+        pair = _generator(k).standard_normal((2, *shape)) * np.sqrt(0.5)
+        return (pair[0] + 1j * pair[1]).astype(d)
     out = _generator(k).standard_normal(shape)
-    return out.astype(d or np.float32)
+    return out.astype(d)
 
 
 def uniform(k, shape, d=None, minval=0.0, maxval=1.0):

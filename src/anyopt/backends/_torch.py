@@ -61,7 +61,26 @@ def _reduction(fn):
 
 
 sum, mean = _reduction(torch.sum), _reduction(torch.mean)
-max, min = _reduction(torch.amax), _reduction(torch.amin)
+_amax, _amin = _reduction(torch.amax), _reduction(torch.amin)
+
+
+def _extreme(real_reduce, fill: float):
+    """NumPy's max/min, complex included: lexicographic, the real part first (torch.amax
+    refuses complex tensors)."""
+
+    def reduce(x, axis=None, keepdims=False):
+        if not x.is_complex():
+            return real_reduce(x, axis, keepdims)
+        re = torch.real(x)
+        best = real_reduce(re, axis, True)
+        im = torch.where(re == best, torch.imag(x), torch.full_like(re, fill))
+        best = best if keepdims else real_reduce(re, axis, False)
+        return torch.complex(best, real_reduce(im, axis, keepdims))
+
+    return reduce
+
+
+max, min = _extreme(_amax, -float("inf")), _extreme(_amin, float("inf"))
 all, any = _reduction(torch.all), _reduction(torch.any)
 
 
@@ -129,7 +148,7 @@ def _pair(a, b):
 def _complex_order(a, b):
     """``a >= b`` in NumPy's lexicographic order of complex numbers (real part first)."""
     ra, rb = torch.real(a), torch.real(b)
-    return (ra > rb) | ((ra == rb) & (torch.imag(a) >= torch.imag(b)))
+    return (ra > rb) | ((ra == rb) & (imag(a) >= imag(b)))
 
 
 def maximum(a, b):

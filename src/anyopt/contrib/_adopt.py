@@ -9,7 +9,9 @@ r"""ADOPT (Taniguchi et al., 2024): Adam that normalises by the *previous* secon
 
 with :math:`c_t = t^{1/4}` by default (``clip_value_fn``), :math:`t` counting from 0, and
 the first step only initialising :math:`v` (its update is 0). With ``nesterov`` the
-update is :math:`\beta_1 m_t + (1 - \beta_1) \tilde g_t`.
+update is :math:`\beta_1 m_t + (1 - \beta_1) \tilde g_t`. Complex parameters need
+``use_clipping=False`` (:math:`g^2` is then :math:`|g|^2`); with clipping they raise
+``ValueError``, as optax fails on them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def _check(fn: str, b1, b2, eps, mu_dtype) -> None:
     _validate.float_dtype(fn, "mu_dtype", mu_dtype)
 
 
+_NO_CLIP_HINT = "; use_clipping=False supports them"
+
+
 def scale_by_adopt(
     b1: float = 0.9,
     b2: float = 0.9999,
@@ -44,6 +49,8 @@ def scale_by_adopt(
     _check("scale_by_adopt", b1, b2, eps, mu_dtype)
 
     def init_fn(params):
+        if use_clipping:  # complex values have no order to clip by (optax fails too)
+            _validate.real_leaves("scale_by_adopt", params, hint=_NO_CLIP_HINT)
         return ScaleByAdamState(
             count=_tree.count_init(params),
             mu=_tree.zeros_like(params, dtype=mu_dtype),

@@ -9,6 +9,7 @@ With :math:`\lambda_k = (\eta_k + \epsilon) \sqrt{k + 1}` (``k`` counted from 0)
     x_{k+1} = (1 - c) z_{k+1} + c\, x_k, \quad u_k = x_{k+1} - x_k.
 
 As in optax (and the authors' PyTorch code), ``eps`` is also added to the learning rate.
+Complex parameters raise ``ValueError`` (optax's cube root fails on them).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def scale_by_madgrad(
     _check("scale_by_madgrad", learning_rate, momentum, eps)
 
     def init_fn(params):
+        _validate.real_leaves("scale_by_madgrad", params)  # cube roots (optax fails too)
         return MadgradState(
             count=_tree.count_init(params),
             grad_sum_sq=_tree.zeros_like(params),

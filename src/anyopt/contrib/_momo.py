@@ -68,7 +68,7 @@ def _in_dtype(value, ref):
 
 def _safe_ratio(num, den):
     """``num / den``, or 0 where ``den`` is (numerically) zero: then no step is taken."""
-    tiny = den <= _EPS64
+    tiny = _ops.real_part(den) <= _EPS64  # complex parameters: compare real parts
     return _ops.where(tiny, 0.0, num / _ops.where(tiny, 1.0, den))
 
 
@@ -76,7 +76,8 @@ def _adapt_lb(adapt, cap, threshold, candidate, lb, lower_bound):
     """Resets the lower bound to ``max(candidate, lower_bound)`` when ``cap < threshold``."""
     if not adapt:
         return lb
-    return _ops.where(cap < threshold, _ops.maximum(candidate, lower_bound), lb)
+    below = _ops.real_part(cap) < _ops.real_part(threshold)
+    return _ops.where(below, _ops.maximum(candidate, lower_bound), lb)
 
 
 def momo(

@@ -43,7 +43,7 @@ def _batch_size(leaves: list) -> int:
 
 def _clipped_sum(leaves: list, l2_norm_clip: Any, bsize: int) -> list:
     """``sum_b g_b * min(1, C / ||g_b||)`` per leaf (a factor of 1 where the ratio is NaN)."""
-    sq = [_ops.sum(g * g, axis=tuple(range(1, _ops.ndim(g)))) for g in leaves]
+    sq = [_ops.sum(_ops.abs_sq(g), axis=tuple(range(1, _ops.ndim(g)))) for g in leaves]
     norms = _ops.sqrt(sum(sq[1:], sq[0]))  # shape (B,)
     over = norms > l2_norm_clip
     factors = _ops.where(over, l2_norm_clip / _ops.where(over, norms, 1.0), 1.0)

@@ -76,7 +76,7 @@ def reduce_on_plateau(
         zero = _tree.count_init(params)
         return ReduceLROnPlateauState(
             scale=_ops.zeros((), low, like) + 1.0,
-            best_value=_ops.zeros((), high, like) + float("inf"),
+            best_value=_ops.full_like(_ops.zeros((), high, like), float("inf")),  # inf + 0j
             plateau_count=zero,
             cooldown_count=zero + 0,
             count=zero + 0,
@@ -85,7 +85,8 @@ def reduce_on_plateau(
 
     def new_scale(state: ReduceLROnPlateauState) -> ReduceLROnPlateauState:
         avg, best = state.avg_value, state.best_value
-        improved = avg < (1 - rtol) * best - atol
+        # complex parameters give complex-typed (real-valued) state: compare real parts
+        improved = _ops.real_part(avg) < (1 - rtol) * _ops.real_part(best) - atol
         zero = state.count * 0
         plateau = _ops.where(improved, zero, _tree.safe_increment(state.plateau_count))
         hit = plateau == patience

@@ -9,14 +9,19 @@ from anyopt._base import GradientTransformation, init_empty_state
 
 
 def clip(max_delta: Any) -> GradientTransformation:
-    """Clips every update element to ``[-max_delta, max_delta]``."""
+    """Clips every update element to ``[-max_delta, max_delta]``; complex updates raise
+    ``ValueError`` (as in optax: they have no order)."""
     _validate.non_negative("clip", "max_delta", max_delta)
 
     def update_fn(updates, state, params=None):
         del params
+        _validate.real_leaves("clip", updates, "updates", _CLIP_HINT)
         return _tree.clip(updates, -max_delta, max_delta), state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+_CLIP_HINT = "; clip complex updates by norm: clip_by_global_norm or clip_by_block_rms"
 
 
 def clip_by_global_norm(max_norm: Any) -> GradientTransformation:

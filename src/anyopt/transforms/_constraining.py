@@ -11,6 +11,15 @@ from anyopt._base import NO_PARAMS_MSG, EmptyState, GradientTransformation, init
 NonNegativeParamsState = EmptyState
 
 
+def _below_zero(x: Any) -> Any:
+    """``x < 0``; complex ``x`` in NumPy's and JAX's lexicographic order (real part first),
+    which torch does not provide."""
+    if not _ops.is_complex(x):
+        return x < 0
+    re, im = _ops.real(x), _ops.imag(x)
+    return (re < 0) | ((re == 0) & (im < 0))
+
+
 def keep_params_nonnegative() -> GradientTransformation:
     """Changes updates so that ``params + updates >= 0``: an update that would take a
     parameter below zero becomes ``-params`` (the parameter lands on 0).
@@ -23,7 +32,7 @@ def keep_params_nonnegative() -> GradientTransformation:
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
         updates = _tree.map(
-            lambda p, u: None if p is None else _ops.where(p + u < 0, -p, u),
+            lambda p, u: None if p is None else _ops.where(_below_zero(p + u), -p, u),
             params,
             updates,
             is_leaf=_tree.is_none,

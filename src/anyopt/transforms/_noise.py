@@ -25,6 +25,12 @@ class AddNoiseState(NamedTuple):
     rng_key: Any  # a key of the parameters' framework
 
 
+def _is_int_seed(key: Any) -> bool:
+    """A 0-d integer array used as a seed (as optax's canonicalize_key accepts)."""
+    name = backends.dtype_name(getattr(key, "dtype", None)) or ""
+    return name.startswith(("int", "uint")) and tuple(getattr(key, "shape", (1,))) == ()
+
+
 def _resolve_key(key: Any, seed: Optional[int]) -> Any:
     if seed is not None:
         warnings.warn(
@@ -59,8 +65,11 @@ def add_noise(
     key = _resolve_key(key, seed)
 
     def init_fn(params):
+        b = _tree.backend_of(params)
         if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            rng_key = _tree.backend_of(params).key(int(key))
+            rng_key = b.key(int(key))
+        elif _is_int_seed(key):  # a 0-d integer array, e.g. from inject_hyperparams
+            rng_key = b.key(key if b.NAME == "jax" else int(_ops.to_float(key)))
         else:
             rng_key = key
         return AddNoiseState(count=_tree.count_init(params), rng_key=rng_key)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from anyopt import _ops, backends
+from anyopt import _ops
 
 
-def is_complex(x: Any) -> bool:
-    return (backends.dtype_name(_ops.dtype(x)) or "").startswith("complex")
-
-
-def abs_sq(x: Any) -> Any:
-    """``|x|**2`` element-wise, real for complex ``x``."""
-    return _ops.real(x * _ops.conj(x)) if is_complex(x) else x * x
+is_complex = _ops.is_complex
+abs_sq = _ops.abs_sq  # ``|x|**2`` element-wise, real for complex ``x``
 
 
 def block_norm(x: Any) -> Any:
