@@ -289,9 +289,13 @@ def bias_correction_denominator(decay, count, x):
 
 
 def astype(x, dtype):
-    """Casts leaf ``x`` to ``dtype`` (a dtype of any framework, or a name)."""
+    """Casts leaf ``x`` to ``dtype`` (a dtype of any framework, or a name); complex to real
+    keeps the real part, silently as in JAX (NumPy and torch would warn)."""
     b = _b(x)
-    return b.astype(x, b.dtype(backends.dtype_name(dtype)))
+    name = backends.dtype_name(dtype)
+    if is_complex(x) and not name.startswith("complex"):
+        x = b.real(x)
+    return b.astype(x, b.dtype(name))
 
 
 def zeros_like(x, dtype=None):

@@ -104,7 +104,7 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     """
     pairs = backends.leaves_with_path(tree)
     if not pairs:
-        raise ValueError("anyopt.tree.dtype: the tree has no leaves")
+        return "float32"  # as optax: e.g. init on tree_map_params' parameter placeholder
     first = _ops.dtype(pairs[0][1])
     if mixed_dtype_handler is None:
         for path, x in pairs:

@@ -41,9 +41,7 @@ def scale_by_rss(
 
     def update_fn(updates, state, params=None):
         del params
-        sum_of_squares = _tree.map(
-            lambda g, s: _ops.abs_sq(g) + s, updates, state.sum_of_squares
-        )
+        sum_of_squares = _tree.map(lambda g, s: _ops.abs_sq(g) + s, updates, state.sum_of_squares)
         updates = _tree.map(
             lambda g, s: _ops.where(_ops.real_part(s) > 0, 1 / _ops.sqrt(s + eps), 0.0) * g,
             updates,

@@ -118,7 +118,9 @@ def scale_by_stddev(
             nu_hat = _tree.bias_correction(nu, decay, count_inc)
         else:
             mu_hat, nu_hat = mu, nu
-        updates = _tree.map(lambda m, v, g: inverse_root(v - _ops.abs_sq(m)) * g, mu_hat, nu_hat, updates)
+        updates = _tree.map(
+            lambda m, v, g: inverse_root(v - _ops.abs_sq(m)) * g, mu_hat, nu_hat, updates
+        )
         if bias_correction:
             return updates, ScaleByRStdDevWithCountState(count=count_inc, mu=mu, nu=nu)
         return updates, ScaleByRStdDevState(mu=mu, nu=nu)

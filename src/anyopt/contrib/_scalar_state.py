@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from anyopt import _ops, _tree
+from anyopt import _ops, _tree, backends
 
 
 def lowest_dtype(fn: str, params: Any) -> tuple[Any, Any]:
-    """``(lowest float dtype of params, a leaf of params)``; ``ValueError`` if no leaf."""
+    """``(lowest float dtype of params, a leaf of params)``; with no leaves (optax's
+    ``tree_map_params`` inits on a placeholder) ``("float32", None)``: NumPy scalars."""
+    del fn
     leaves = _tree.leaves(params)
     if not leaves:
-        raise ValueError(f"{fn}: the parameters have no array leaves")
+        return "float32", None
     return _tree.dtype(params, "lowest"), leaves[0]
 
 
 def scalar(value: Any, dtype: Any, like: Any) -> Any:
-    """``value`` (a number or a 0-d array) as a 0-d array of ``dtype`` next to ``like``."""
+    """``value`` (a number or a 0-d array) as a 0-d array of ``dtype`` next to ``like``
+    (a NumPy scalar when ``like`` is None)."""
+    if like is None:
+        return _ops.astype(backends.load("numpy").asarray(value), dtype)
     return _ops.astype(_ops.zeros((), dtype, like) + value, dtype)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from anyopt import _ops
 
-
 is_complex = _ops.is_complex
 abs_sq = _ops.abs_sq  # ``|x|**2`` element-wise, real for complex ``x``
 
