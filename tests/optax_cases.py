@@ -105,6 +105,10 @@ CASES = {
     "signum": lambda lib: lib.signum(0.01, beta=0.8),
 }
 
+# The cases above, before the families in tests/cases/ join them: the fast-path matrix of
+# tests/test_step.py runs these on every mode by default and the rest as `slow`.
+CORE_CASES = frozenset(CASES)
+
 
 def gap(case: str, framework: str) -> str | None:
     """Why ``case`` does not run on ``framework`` (``anyopt.capabilities``), or None."""

@@ -135,6 +135,7 @@ def test_low_precision_params_keep_their_dtype(backend, dtype, case):
     run_and_check(backend, case, dtype)
 
 
+@pytest.mark.slow  # float16/bfloat16 above are the demanding cases; these are exhaustive
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize(("backend", "dtype"), DOUBLE + SINGLE, indirect=["backend"])
 def test_float32_and_float64_params_keep_their_dtype(backend, dtype, case):

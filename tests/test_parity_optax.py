@@ -15,8 +15,8 @@ import optax
 import pytest
 
 import anyopt
-from anyopt import capabilities
 from anyopt import _tree as anyopt_tree
+from anyopt import capabilities
 
 from conftest import Backend, random_tree, relative_error_norm
 from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS, gap

@@ -10,7 +10,7 @@ from anyopt import _tree, backends
 from anyopt.backends import _fused, _trace
 
 from conftest import FRAMEWORKS, Backend, random_tree, relative_error_norm
-from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS, gap
+from optax_cases import BLOCK_STEP, CASES, CORE_CASES, OPTIMIZERS, gap
 
 # torch.compile takes seconds per transformation: torch's compiled (and flat, whose inner
 # step is fused) modes run a representative subset; its fused mode runs every case.
@@ -33,7 +33,12 @@ def fast_cases():
                 continue
             names = TORCH_CASES if (framework, mode) == ("torch", "compiled") else sorted(CASES)
             for case in names:
-                yield pytest.param(framework, mode, case, id=f"{framework}-{mode}-{case}")
+                # Every case runs NumPy's fused mode; the family cases' other modes are slow.
+                slow = case not in CORE_CASES and (framework, mode) != ("numpy", "fused")
+                marks = [pytest.mark.slow] if slow else []
+                yield pytest.param(
+                    framework, mode, case, id=f"{framework}-{mode}-{case}", marks=marks
+                )
 
 
 def flat_compatible(tx) -> bool:

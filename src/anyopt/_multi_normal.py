@@ -22,7 +22,9 @@ def _broadcast_shapes(a: tuple, b: tuple) -> tuple:
     out = []
     for x, y in zip(a, b):
         if x != y and 1 not in (x, y):
-            raise ValueError(f"multi_normal: Incompatible shapes for broadcasting: loc {a}, log_scale {b}")
+            raise ValueError(
+                f"multi_normal: Incompatible shapes for broadcasting: loc {a}, log_scale {b}"
+            )
         out.append(y if x == 1 else x)
     return tuple(out)
 

@@ -181,9 +181,7 @@ def cond(pred, true_fn, false_fn, *operands):
 
 
 def debug_print(pred, message: str, **kwargs):
-    jax.lax.cond(
-        pred, lambda: jax.debug.print(message, ordered=True, **kwargs), lambda: None
-    )
+    jax.lax.cond(pred, lambda: jax.debug.print(message, ordered=True, **kwargs), lambda: None)
 
 
 def pmean(tree, axis_name):

@@ -37,6 +37,8 @@ log1p, sin, floor, isnan, real, conj = (
 
 def imag(x):
     return torch.imag(x) if x.is_complex() else torch.zeros_like(x)
+
+
 isfinite, matmul, reshape, swapaxes, stack = (
     torch.isfinite,
     torch.matmul,

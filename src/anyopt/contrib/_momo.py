@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Optional
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import NO_PARAMS_MSG, GradientTransformationExtraArgs, ScalarOrSchedule, Updates
+from anyopt.contrib._scalar_state import lowest_dtype, scalar
 
 _EPS64 = 2.220446049250313e-16  # float64 machine epsilon: below it, ||d||^2 counts as zero
 
@@ -47,10 +48,9 @@ class MomoAdamState(NamedTuple):
 
 def _scalars(params, lower_bound):
     """``barf``, ``gamma`` and ``lb`` as 0-d arrays of the parameters' lowest float dtype."""
-    dtype = _tree.dtype(params, "lowest")
-    like = _tree.leaves(params)[0]
-    barf, gamma = _ops.zeros((), dtype, like), _ops.zeros((), dtype, like)
-    lb = _ops.zeros((), dtype, like) + _ops.like(lower_bound, barf)
+    dtype, like = lowest_dtype("momo", params)
+    barf, gamma = scalar(0.0, dtype, like), scalar(0.0, dtype, like)
+    lb = scalar(0.0, dtype, like) + _ops.like(lower_bound, barf)
     return barf, gamma, lb
 
 
