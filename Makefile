@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-slow lint bench clean
 
 $(BIN)/anyopt: pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ lint: $(BIN)/anyopt
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+# The exhaustive matrices and optax's own test files (tests marked slow).
+test-slow: $(BIN)/anyopt
+	$(BIN)/python -m pytest -n 2 -q -m slow
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

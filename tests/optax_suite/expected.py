@@ -8,7 +8,6 @@ the installed JAX). ``PENDING_FILES[path] = reason``: the file does not run yet.
 
 from __future__ import annotations
 
-ISSUE_5 = "issue 5 (MultiSteps, apply_if_finite, lookahead ...)"
 ISSUE_8 = "issue 8 (losses)"
 DELIBERATE = "a deliberate difference, docs/differences.md"
 
@@ -22,6 +21,7 @@ FILES: dict[str, dict[str, str]] = {
     "_src/float64_test.py": {},
     "_src/linear_algebra_test.py": {},
     "_src/linesearch_test.py": {},
+    "_src/lookahead_test.py": {},
     "_src/numerics_test.py": {},
     "_src/sharding_test.py": {},
     "_src/transform_test.py": {
@@ -34,8 +34,10 @@ FILES: dict[str, dict[str, str]] = {
         "against optax's private class MultiNormalDiagFromLogScale; anyopt's is its own",
     },
     "assignment/_hungarian_algorithm_test.py": {},
+    "contrib/_common_test.py": {},
     "contrib/_complex_valued_test.py": {},
     "contrib/_galore_test.py": {},
+    "contrib/_mechanic_test.py": {},
     "contrib/_muon_test.py": {},
     "contrib/_privacy_test.py": {},
     "contrib/_reduce_on_plateau_test.py": {},
@@ -73,9 +75,6 @@ FILES: dict[str, dict[str, str]] = {
 }
 
 PENDING_FILES: dict[str, str] = {
-    "contrib/_common_test.py": "pending",
-    "contrib/_mechanic_test.py": "pending",
-    "_src/lookahead_test.py": ISSUE_5,
     "experimental/_aggregating_test.py": "optax.experimental is not implemented yet",
     "perturbations/_make_pert_test.py": "optax.perturbations is not implemented yet",
     "losses/_classification_test.py": ISSUE_8,

@@ -99,6 +99,7 @@ def scale_by_sophia(
     hessian_fn = with_extra_args_support(hessian_diagonal_fn)
 
     def init_fn(params):
+        _validate.real_leaves("sophia", params)  # it clips the preconditioned step
         return SophiaState(
             count=_tree.count_init(params),
             mu=_tree.zeros_like(params, dtype=mu_dtype),
