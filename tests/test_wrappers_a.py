@@ -384,14 +384,16 @@ def test_masked_masks_compatible_extra_args(backend):
 
 # --- property tests: random trees -----------------------------------------------------------
 shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
-leaf_shapes = st.recursive(
-    shapes,
-    lambda children: st.one_of(
-        st.lists(children, min_size=1, max_size=3),
-        st.dictionaries(st.sampled_from("abcde"), children, min_size=1, max_size=3),
-    ),
-    max_leaves=6,
-)
+
+
+def containers(children):
+    """Lists and dicts of ``children`` (the recursive step of ``leaf_shapes``)."""
+    lists = st.lists(children, min_size=1, max_size=3)
+    dicts = st.dictionaries(st.sampled_from("abcde"), children, min_size=1, max_size=3)
+    return st.one_of(lists, dicts)
+
+
+leaf_shapes = st.recursive(shapes, containers, max_leaves=6)
 
 
 def tree_of(spec, rng):
