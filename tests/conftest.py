@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -76,6 +77,26 @@ class Backend:
 def _is_float(x) -> bool:
     name = str(getattr(x, "dtype", ""))
     return "float" in name
+
+
+# Each compiled XLA program holds memory maps; a worker that compiles thousands of them reaches
+# Linux's vm.max_map_count (65530) and XLA crashes, so caches are dropped well before that.
+MAX_MEMORY_MAPS = 30_000
+
+
+def _memory_maps() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return maps.read().count(b"\n")
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _free_jax_executables():
+    yield
+    if "jax" in sys.modules and _memory_maps() > MAX_MEMORY_MAPS:
+        sys.modules["jax"].clear_caches()
 
 
 @pytest.fixture(params=FRAMEWORKS)

@@ -88,15 +88,15 @@ def test_problems_match_optax_conjugated_jax_gradients():
         p0, target, direction = setup(JAX)
         t = jnp.asarray(target)
         if setup is parabola:
-            objective = lambda p: jnp.sum(numerics.abs_sq(p - t))  # noqa: E731
+
+            def objective(p, t=t):
+                return jnp.sum(numerics.abs_sq(p - t))
+
         else:
-            objective = lambda p: (
-                numerics.abs_sq(t[0] - p[0])
-                + 100.0
-                * numerics.abs_sq(  # noqa: E731
-                    p[1] - p[0] ** 2
-                )
-            )
+
+            def objective(p, t=t):
+                return numerics.abs_sq(t[0] - p[0]) + 100.0 * numerics.abs_sq(p[1] - p[0] ** 2)
+
         for _ in range(3):
             p = jnp.asarray(p0 + (rng.standard_normal(p0.shape) * (1 + 1j)).astype(np.complex64))
             want = np.conj(np.asarray(jax.grad(objective)(p)))

@@ -9,7 +9,6 @@ NaN gradients, extra arguments, large-batch equivalence, jit retracing and bad i
 from __future__ import annotations
 
 import functools
-import sys
 
 import numpy as np
 import optax
@@ -26,15 +25,6 @@ from cases.wrappers_a import OWN_CASES, OWN_OPTIMIZERS
 from conftest import FRAMEWORKS, Backend, random_tree
 
 STEPS = 50
-
-
-@pytest.fixture(autouse=True)
-def _free_jax_executables():
-    """Each compiled XLA program holds memory maps; the eager JAX trajectories here compile
-    thousands of them, enough to reach Linux's vm.max_map_count (65530) and crash XLA."""
-    yield
-    if "jax" in sys.modules:
-        sys.modules["jax"].clear_caches()
 
 
 def multiplier(case: str) -> float:
