@@ -39,6 +39,11 @@ TYPE_ALIASES = {
 EXTENSIONS = {
     "make_step",  # one-call step with the fast paths: tests/test_step.py
     "step_modes",  # the fast paths available per framework: tests/test_step.py
+    "label_by",  # parameter groups by name: tests/test_groups.py
+    "mask_by",
+    "hyperparams",  # hyperparameters by name: tests/test_hyperparams.py
+    "get_hyperparam",
+    "set_hyperparam",
 }
 
 # Transformation factories that need no case in optax_cases.CASES, and why.

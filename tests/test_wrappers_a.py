@@ -354,6 +354,8 @@ def test_masked_with_an_all_false_mask_passes_updates_through(backend):
         for u, g in zip(_tree.leaves(updates), _tree.leaves(grads)):
             assert u is g
     assert _tree.leaves(state.inner_state[0].mu) == []  # no state for masked-out leaves
+    # The step count still lives on the parameters' framework, as optax's does.
+    assert backends.of(state.inner_state[0].count).NAME == backend.name
 
 
 def test_masked_masks_compatible_extra_args(backend):

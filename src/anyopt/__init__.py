@@ -34,6 +34,7 @@ from anyopt._base import (
     with_extra_args_support,
 )
 from anyopt._combine import chain, named_chain
+from anyopt._hyperparams import get_hyperparam, hyperparams, set_hyperparam
 from anyopt._linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
 from anyopt._multi_normal import multi_normal
 from anyopt._norms import safe_norm, safe_root_mean_squares
@@ -160,6 +161,7 @@ from anyopt.transforms._conditionality import (
     conditionally_transform,
 )
 from anyopt.transforms._gradient_scaling import scale_gradient
+from anyopt.transforms._groups import label_by, mask_by
 from anyopt.transforms._layouts import flatten
 from anyopt.transforms._lookahead import LookaheadParams, LookaheadState, lookahead
 from anyopt.transforms._masking import MaskOrFn
@@ -275,7 +277,9 @@ __all__ = [
     "flatten",
     "freeze",
     "fromage",
+    "get_hyperparam",
     "global_norm",
+    "hyperparams",
     "identity",
     "incremental_update",
     "init_empty_state",
@@ -283,6 +287,7 @@ __all__ = [
     "inject_stateful_hyperparams",
     "join_schedules",
     "keep_params_nonnegative",
+    "label_by",
     "lamb",
     "lars",
     "lbfgs",
@@ -291,6 +296,7 @@ __all__ = [
     "lion",
     "lookahead",
     "make_step",
+    "mask_by",
     "masked",
     "matrix_inverse_pth_root",
     "measure_with_ema",
@@ -357,6 +363,7 @@ __all__ = [
     "scale_gradient",
     "schedules",
     "selective_transform",
+    "set_hyperparam",
     "set_to_zero",
     "sgd",
     "sgdr_schedule",

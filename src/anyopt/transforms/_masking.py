@@ -103,6 +103,26 @@ def _apply_mask(tree: Any, mask_tree: Any, what: str) -> Any:
         ) from None
 
 
+def _adopt(state: Any, params: Any) -> Any:
+    """``state`` with NumPy leaves moved to the parameters' framework.
+
+    A mask with no True leaf gives an inner state built on a tree without leaves, whose
+    step counts default to NumPy; optax's are the parameters' framework's arrays.
+    """
+    found = backends.flatten(params)[0]
+    b = backends.check_one_framework(found, (params,))
+    if b is None or b.NAME == "numpy":
+        return state
+
+    def move(x):
+        if type(x).__module__.split(".")[0] != "numpy" or not hasattr(x, "dtype"):
+            return x
+        return b.asarray(x, b.dtype(backends.dtype_name(x.dtype)), like=found[0])
+
+    leaves, treedef = backends.flatten(state)
+    return backends.unflatten(treedef, [move(x) for x in leaves])
+
+
 def masked(
     inner: GradientTransformation,
     mask: Union[Any, Callable[[Any], Any]],
@@ -131,7 +151,8 @@ def masked(
     def init_fn(params):
         if is_params_placeholder(params):
             return MaskedState(inner_state=inner.init(params))
-        return MaskedState(inner_state=inner.init(_apply_mask(params, resolve(params), "params")))
+        inner_state = inner.init(_apply_mask(params, resolve(params), "params"))
+        return MaskedState(inner_state=_adopt(inner_state, params))
 
     def update_fn(updates, state, params=None, **extra_args):
         mask_tree = resolve(updates)

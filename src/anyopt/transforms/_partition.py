@@ -32,26 +32,6 @@ def _check_labels(labels: Any, tree: Any, known: Mapping) -> None:
             )
 
 
-def _adopt(state: Any, params: Any) -> Any:
-    """``state`` with NumPy leaves moved to the parameters' framework.
-
-    A label no parameter carries (or nested groups) gives an inner state built on a tree
-    without leaves, whose step counts default to NumPy; optax's are JAX arrays.
-    """
-    found = backends.flatten(params)[0]
-    b = backends.check_one_framework(found, (params,))
-    if b is None or b.NAME == "numpy":
-        return state
-
-    def move(x):
-        if type(x).__module__.split(".")[0] != "numpy" or not hasattr(x, "dtype"):
-            return x
-        return b.asarray(x, b.dtype(backends.dtype_name(x.dtype)), like=found[0])
-
-    leaves, treedef = backends.flatten(state)
-    return backends.unflatten(treedef, [move(x) for x in leaves])
-
-
 def partition(
     transforms: Mapping[Hashable, GradientTransformation],
     param_labels: Union[Any, Callable[[Any], Any]],
@@ -86,10 +66,7 @@ def partition(
     def init_fn(params):
         labels = labels_for(params)
         return PartitionState(
-            {
-                label: _adopt(group(label, labels, tx).init(params), params)
-                for label, tx in transforms.items()
-            }
+            {label: group(label, labels, tx).init(params) for label, tx in transforms.items()}
         )
 
     def update_fn(updates, state, params=None, **extra_args):
