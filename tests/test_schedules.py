@@ -138,7 +138,8 @@ CASES = {
 }
 
 # Not schedules: wrappers that put hyperparameters in the state (tests/cases/schedules.py).
-NOT_SCHEDULES = {"inject_hyperparams", "inject_stateful_hyperparams"}
+# Wrappers of optimizers (tests/cases/schedules.py) and the type alias of a schedule.
+NOT_SCHEDULES = {"inject_hyperparams", "inject_stateful_hyperparams", "Schedule"}
 
 
 @functools.cache

@@ -46,8 +46,12 @@ def value_and_grad(fun: Callable, has_aux: bool = False, *, name: str) -> Callab
 
 
 def grad(fun: Callable, has_aux: bool = False, *, name: str) -> Callable:
+    """``fun``'s gradient (and its aux output, with ``has_aux``), from ``value_and_grad``."""
+    value_and_grad_fn = value_and_grad(fun, has_aux, name=name)
+
     def call(params, *args, **kwargs):
-        return _autodiff_backend(params, name).grad(fun, has_aux)(params, *args, **kwargs)
+        value, g = value_and_grad_fn(params, *args, **kwargs)
+        return (g, value[1]) if has_aux else g
 
     return call
 

@@ -159,10 +159,6 @@ def value_and_grad(fun, has_aux: bool = False):
     return jax.value_and_grad(fun, has_aux=has_aux)
 
 
-def grad(fun, has_aux: bool = False):
-    return jax.grad(fun, has_aux=has_aux)
-
-
 def hvp(fun, params, tangents):
     """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
     return jax.jvp(jax.grad(fun), (params,), (tangents,))[1]

@@ -375,16 +375,6 @@ def value_and_grad(fun, has_aux: bool = False):
     return call
 
 
-def grad(fun, has_aux: bool = False):
-    value_and_grad_fn = value_and_grad(fun, has_aux)
-
-    def call(params, *args, **kwargs):
-        value, g = value_and_grad_fn(params, *args, **kwargs)
-        return (g, value[1]) if has_aux else g
-
-    return call
-
-
 def hvp(fun, params, tangents):
     """Hessian-vector product of scalar ``fun`` at ``params`` (forward over reverse)."""
     tensors, rebuild = _on_leaves(params)
