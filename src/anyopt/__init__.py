@@ -411,4 +411,8 @@ def __getattr__(name: str):
             stacklevel=2,
         )
         return getattr(contrib, name)
+    if name == "optimizers":  # the class API, imported on first use
+        import importlib
+
+        return importlib.import_module("anyopt.optimizers")
     raise AttributeError(f"module 'anyopt' has no attribute {name!r}")
