@@ -41,6 +41,15 @@ def conj(tree: Any) -> Any:
     return _tree.map(_ops.conj, tree)
 
 
+def jax_convention(grad: Any, params: Any) -> Any:
+    """Complex gradients in JAX's convention (``jax.grad`` gives the conjugate of the
+    steepest-ascent direction, torch's and MLX's autodiff the direction itself), in which
+    the line searches compute, as optax's; its own inverse."""
+    if _autodiff.framework(params) not in ("torch", "mlx"):
+        return grad
+    return _tree.map(lambda g: _ops.conj(g) if _ops.is_complex(g) else g, grad)
+
+
 def isinf(x: Any) -> Any:
     return ~_ops.isfinite(x) & ~_ops.isnan(x)
 
@@ -134,7 +143,7 @@ def value_and_grad_from_state(
             )
         return _autodiff.cond(
             _ops.isfinite(value),
-            lambda p, a, kw: (value, grad),
+            lambda p, a, kw: (value, jax_convention(grad, p)),
             lambda p, a, kw: compute(p, *a, **kw),
             params,
             fn_args,

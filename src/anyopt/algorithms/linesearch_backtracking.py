@@ -22,6 +22,7 @@ from anyopt._base import GradientTransformationExtraArgs, Updates
 from anyopt.algorithms.linesearch import (
     conj,
     isinf,
+    jax_convention,
     nan_to_inf,
     scalar,
     split_fn_kwargs,
@@ -129,9 +130,13 @@ def scale_by_backtracking_linesearch(
         fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
         dtype, like = value_dtype(params), _tree.leaves(params)[0]
         value = scalar(value, dtype, like)
+        grad = jax_convention(grad, params)
         # The slope of eta -> f(w + eta u) at 0: negative for a descent direction.
         slope = _ops.real(_tree.vdot(updates, conj(grad)))
-        grad_fn = _autodiff.grad(lambda p: value_fn(p, **fn_kwargs), name=_NAME)
+        framework_grad_fn = _autodiff.grad(lambda p: value_fn(p, **fn_kwargs), name=_NAME)
+
+        def grad_fn(p):
+            return jax_convention(framework_grad_fn(p), p)
 
         def cond_fn(search):
             return ~(search.decrease_error <= atol) & (search.iter_num <= max_backtracking_steps)

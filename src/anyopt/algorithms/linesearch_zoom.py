@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Optional
 from anyopt import _autodiff, _tree, _validate, capabilities
 from anyopt._base import GradientTransformationExtraArgs, Updates
 from anyopt.algorithms import linesearch_zoom_steps as steps
-from anyopt.algorithms.linesearch import scalar, split_fn_kwargs, value_dtype
+from anyopt.algorithms.linesearch import jax_convention, scalar, split_fn_kwargs, value_dtype
 
 _NAME = "scale_by_zoom_linesearch"
 
@@ -133,7 +133,13 @@ def scale_by_zoom_linesearch(
     ):
         capabilities.check(_NAME, _autodiff.framework(params))
         fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
-        value_and_grad_fn = _autodiff.value_and_grad(value_fn, name=_NAME)
+        framework_value_and_grad = _autodiff.value_and_grad(value_fn, name=_NAME)
+
+        def value_and_grad_fn(p, **kwargs):
+            value, g = framework_value_and_grad(p, **kwargs)
+            return value, jax_convention(g, p)
+
+        grad = jax_convention(grad, params)
         if initial_guess_strategy == "one":
             guess = scalar(1.0, value_dtype(params), _tree.leaves(params)[0])
         else:
