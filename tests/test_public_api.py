@@ -140,10 +140,40 @@ def _default(value):
     return value
 
 
+# anyopt's keyword-only additions to optax's functions (documented in their docstrings;
+# tests/test_mixed_precision.py): ``_params`` drops them where they come after every other
+# parameter, keyword-only, so optax's signature stays the same by position and by name.
+EXTRA_KEYWORDS = {
+    (name, "nu_dtype")  # the second moment's dtype, beside optax's mu_dtype
+    for name in (
+        "scale_by_adam",
+        "adam",
+        "adamw",
+        "nadam",
+        "nadamw",
+        "scale_by_amsgrad",
+        "amsgrad",
+        "optimistic_adam_v2",
+        "contrib.scale_by_adopt",
+        "contrib.adopt",
+        "contrib.scale_by_ademamix",
+        "contrib.ademamix",
+        "contrib.muon",
+    )
+}
+
+
 def _params(fn, name: str = ""):
+    params = list(inspect.signature(fn).parameters.values())
+    while (
+        params
+        and (name, params[-1].name) in EXTRA_KEYWORDS
+        and params[-1].kind is inspect.Parameter.KEYWORD_ONLY
+    ):
+        params.pop()
     return [
         (p.name, p.kind, None if (name, p.name) in DEFAULT_EXCEPTIONS else _default(p.default))
-        for p in inspect.signature(fn).parameters.values()
+        for p in params
     ]
 
 
@@ -191,6 +221,18 @@ def test_name_exists_in_optax_with_a_compatible_signature(name):
     assert hasattr(anyopt, name), f"anyopt.__all__ lists {name} but anyopt has no such name"
     assert hasattr(optax, name), f"optax 0.2.8 has no top-level {name}"
     check_compatible(name, getattr(anyopt, name), getattr(optax, name))
+
+
+@pytest.mark.parametrize(("name", "param"), sorted(EXTRA_KEYWORDS))
+def test_extra_keywords_are_keyword_only_with_default_none(name, param):
+    ours = functools.reduce(getattr, name.split("."), anyopt)
+    found = inspect.signature(ours).parameters.get(param)
+    assert found is not None, f"anyopt.{name} has no parameter {param}"
+    assert found.kind is inspect.Parameter.KEYWORD_ONLY and found.default is None, (
+        f"anyopt.{name}: {found} must be keyword-only with default None"
+    )
+    theirs = functools.reduce(getattr, name.split("."), optax)
+    assert param not in inspect.signature(theirs).parameters, f"optax.{name} has {param} now"
 
 
 def test_extensions_are_public_and_absent_from_optax():

@@ -9,7 +9,7 @@ import anyopt
 from anyopt import _tree, backends
 from anyopt.backends import _fused, _trace
 
-from conftest import FRAMEWORKS, Backend, random_tree, relative_error_norm
+from conftest import FRAMEWORKS, Backend, random_tree, relative_error_norm, state_fields
 from optax_cases import BLOCK_STEP, CASES, CORE_CASES, OPTIMIZERS, gap
 
 # torch.compile takes seconds per transformation: torch's compiled (and flat, whose inner
@@ -231,3 +231,60 @@ def test_flatten_refuses_steps_that_treat_leaves_differently():
     masked = anyopt.adamw(0.1, mask={"w0": True, "w1": False, "w2": True})
     with pytest.raises(ValueError, match="treats every leaf alike"):
         anyopt.make_step(masked).flatten(params)
+
+
+# --- float32 moments for low-precision parameters ---------------------------------------------
+# Fused and flat modes cannot take them: numba has no float16, NumPy cannot view torch's or
+# MLX's bfloat16. Asked for, they say so; "auto" picks a mode that can (torch: compiled).
+LOW_PRECISION = [
+    pytest.param(f, d, marks=[pytest.mark.slow] if (f, d) == ("torch", "float16") else [])
+    for f in FRAMEWORKS
+    for d in ("float16", "bfloat16")
+    if (f, d) != ("numpy", "bfloat16")
+]  # torch float16 takes the path NumPy float16 takes, then compiles for seconds: slow
+
+
+# Relative to each leaf's largest value. mu's increment (1 - b1) * g is rounded to the
+# gradients' dtype by the reference step (as optax), which compilers may skip; nu's g**2 is
+# formed in float32 (nu_dtype) by both.
+MOMENT_TOLERANCE = {"mu": 2**-7, "nu": 1e-6}
+
+
+def _as_float64(x):
+    b = backends.of(x)
+    return np.asarray(b.to_numpy(b.astype(x, b.dtype("float32"))), np.float64)
+
+
+@pytest.mark.parametrize(("framework", "dtype"), LOW_PRECISION)
+def test_float32_moments_of_low_precision_params(framework, dtype):
+    backend = Backend(framework)
+    tx = anyopt.adam(0.01, mu_dtype="float32", nu_dtype="float32")
+    # torch.compile takes seconds: its compiled mode runs as "auto".
+    modes = [
+        m
+        for m in ["auto", *anyopt.step_modes(framework)]
+        if (framework, m) != ("torch", "compiled")
+    ]
+    for mode in modes:
+        step = anyopt.make_step(tx, mode)
+        params, ref = backend.tree(random_tree(0), dtype), backend.tree(random_tree(0), dtype)
+        if mode in ("fused", "flat"):
+            with pytest.raises(ValueError, match="^make_step: "):
+                step(params, params, step.init(params))
+            continue
+        state, ref_state = step.init(params), tx.init(ref)
+        for k in range(3):
+            grads = backend.tree(random_tree(10 + k), dtype)
+            params, state = step(params, grads, state)
+            updates, ref_state = tx.update(grads, ref_state, ref)
+            ref = anyopt.apply_updates(ref, updates)
+        assert {backends.dtype_name(x.dtype) for x in _tree.leaves(params)} == {dtype}, mode
+        for field, scale in MOMENT_TOLERANCE.items():
+            (moment,), (ref_moment,) = state_fields(state, field), state_fields(ref_state, field)
+            for a, e in zip(_tree.leaves(moment), _tree.leaves(ref_moment)):
+                assert backends.dtype_name(a.dtype) == "float32", (mode, field)
+                a, e = _as_float64(a), _as_float64(e)
+                np.testing.assert_allclose(a, e, atol=scale * np.max(np.abs(e)), err_msg=mode)
+        for a, e in zip(_tree.leaves(params), _tree.leaves(ref)):
+            a, e = _as_float64(a), _as_float64(e)
+            np.testing.assert_allclose(a, e, rtol=2**-7, err_msg=mode)  # a low-precision ulp

@@ -6,9 +6,9 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 - ``"reference"``: ``tx.update`` then ``apply_updates``, eagerly (every framework).
 - ``"compiled"``: the whole step under the framework's compiler, compiled once per tree
   structure: ``jax.jit`` with donation, ``torch.compile`` writing in place, ``mx.compile``.
-- ``"fused"`` (NumPy; torch and MLX arrays in CPU memory; needs numba): the step traced
-  once and run as parallel loops that read each input once and write parameters and
-  state in place.
+- ``"fused"`` (NumPy; torch and MLX arrays in CPU memory that NumPy can view, so no
+  bfloat16; needs numba, so no float16): the step traced once and run as parallel loops
+  that read each input once and write parameters and state in place.
 - ``"flat"`` (NumPy, torch): leaves packed into one buffer per dtype and the step run once
   per buffer (fused or compiled); for many small leaves. Only for steps that treat every
   leaf alike (checked by tracing); its state is that of the flat buffers.
@@ -189,12 +189,21 @@ class Step:
                     f"make_step: mode {self.requested_mode!r} is not available on {framework}; "
                     f"available: {available}"
                 )
+            fused_inside = self.requested_mode == "fused" or (
+                self.requested_mode == "flat" and "fused" in available
+            )
+            if fused_inside and not _host_ok(params, framework):
+                raise ValueError(
+                    f"make_step: mode {self.requested_mode!r} needs arrays NumPy can view "
+                    f"(CPU memory, a dtype NumPy has); use 'compiled' or 'reference'"
+                )
             if self.requested_mode == "flat" and not _flat_compatible(self.tx, params):
                 raise ValueError(_NOT_FLAT)
             return self.requested_mode
         leaves = _tree.leaves(params)
         small = len(leaves) > 1 and _tree.size(params) < FLAT_MEAN_LEAF * len(leaves)
-        if "flat" in available and small and _flat_compatible(self.tx, params):
+        flat_ok = "fused" not in available or _host_ok(params, framework)
+        if "flat" in available and small and flat_ok and _flat_compatible(self.tx, params):
             return "flat"
         if "fused" in available and _fused_ok(self.tx, params, framework):
             return "fused"
@@ -242,10 +251,20 @@ def _flat_compatible(tx, params) -> bool:
     return _module("_fused").flat_compatible(reference_step(tx), params, params, tx.init(params))
 
 
-def _fused_ok(tx, params, framework: str) -> bool:
-    """The step traces, and the arrays live where the fused kernels can reach them."""
+def _host_ok(params, framework: str) -> bool:
+    """The arrays live where the fused kernels can reach them (e.g. not torch bfloat16)."""
     try:
         backends.load(framework).host_views(_tree.leaves(params))
+    except _module("_trace").Unsupported:
+        return False
+    return True
+
+
+def _fused_ok(tx, params, framework: str) -> bool:
+    """The step traces, and the arrays live where the fused kernels can reach them."""
+    if not _host_ok(params, framework):
+        return False
+    try:
         _module("_fused").Plan(reference_step(tx), params, params, tx.init(params))
     except _module("_trace").Unsupported:
         return False

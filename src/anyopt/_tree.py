@@ -256,7 +256,7 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
         lambda g, m: (
             None
             if g is None
-            else (1 - _ops.like(decay, m)) * _power(g, order) + _ops.like(decay, m) * m
+            else _ops.like(1 - decay, m) * _power(g, order) + _ops.like(decay, m) * m
         ),
         updates,
         moments,
@@ -285,7 +285,7 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
         lambda g, m: (
             None
             if g is None
-            else (1 - _ops.like(decay, m)) * _norm_power(g, order) + _ops.like(decay, m) * m
+            else _ops.like(1 - decay, m) * _norm_power(g, order) + _ops.like(decay, m) * m
         ),
         updates,
         moments,

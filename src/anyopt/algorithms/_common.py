@@ -1,10 +1,10 @@
-"""Checks shared by the Adam family of algorithms."""
+"""Checks and helpers shared by the Adam family of algorithms."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from anyopt import _tree, _validate
+from anyopt import _ops, _tree, _validate, backends
 
 
 def check_betas_eps(fn: str, **values: Any) -> None:
@@ -23,3 +23,25 @@ def nesterov_mu_hat(mu, updates, b1, count_inc):
         _tree.bias_correction(mu, b1, _tree.safe_increment(count_inc)),
         _tree.bias_correction(updates, b1, count_inc),
     )
+
+
+# Bytes per element of the real floating dtypes a gradient may be widened to.
+_REAL_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def widen(updates, dtype):
+    """``updates`` cast to ``dtype`` where it is a wider real dtype than a leaf's.
+
+    For a second moment kept in ``nu_dtype``: ``g**2`` is then formed in that dtype instead
+    of being rounded, underflowing or overflowing in float16/bfloat16. ``None``, a complex
+    ``dtype`` and complex or wider leaves leave ``updates`` as they are.
+    """
+    wide = None if dtype is None else _REAL_ITEMSIZE.get(backends.dtype_name(dtype))
+    if wide is None:
+        return updates
+
+    def cast(g):
+        size = _REAL_ITEMSIZE.get(backends.dtype_name(_ops.dtype(g)), wide)
+        return _ops.astype(g, dtype) if size < wide else g
+
+    return _tree.map(cast, updates)

@@ -9,6 +9,10 @@ r"""Adam (Kingma & Ba, 2014), AdamW (Loshchilov & Hutter, 2019) and their Nester
 
 NAdam (Dozat, 2016) replaces :math:`\hat m_k` by
 :math:`\beta_1 \hat m_{k+1} + (1 - \beta_1) g_k / (1 - \beta_1^k)`.
+
+``nu_dtype`` (an anyopt addition, like optax's ``mu_dtype`` for :math:`v`) keeps the second
+moment in another dtype, e.g. float32 for bfloat16 parameters; :math:`g_k^2` is then formed
+in that dtype rather than the gradients' (float16 flushes it to 0 below :math:`|g| = 2^{-12}`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, NamedTuple, Optional, Union
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformation, ScalarOrSchedule, Updates
 from anyopt._combine import chain
-from anyopt.algorithms._common import check_betas_eps, nesterov_mu_hat
+from anyopt.algorithms._common import check_betas_eps, nesterov_mu_hat, widen
 from anyopt.transforms._adding import add_decayed_weights
 from anyopt.transforms._scaling import scale_by_learning_rate
 
@@ -30,7 +34,7 @@ class ScaleByAdamState(NamedTuple):
 
     count: Any  # shape=(), dtype=int32
     mu: Updates  # first moment, dtype mu_dtype or the parameters'
-    nu: Updates  # second moment, the parameters' dtype
+    nu: Updates  # second moment, dtype nu_dtype or the parameters'
 
 
 def scale_by_adam(
@@ -41,22 +45,27 @@ def scale_by_adam(
     mu_dtype: Optional[Any] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
-    """Rescales updates by Adam's bias-corrected moments (no learning rate)."""
+    """Rescales updates by Adam's bias-corrected moments (no learning rate).
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: the parameters'.
+    """
     check_betas_eps("scale_by_adam", b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     _validate.float_dtype("scale_by_adam", "mu_dtype", mu_dtype)
+    _validate.float_dtype("scale_by_adam", "nu_dtype", nu_dtype)
 
     def init_fn(params):
         return ScaleByAdamState(
             count=_tree.count_init(params),
             mu=_tree.zeros_like(params, dtype=mu_dtype),
-            nu=_tree.zeros_like(params),
+            nu=_tree.zeros_like(params, dtype=nu_dtype),
         )
 
     def update_fn(updates, state, params=None):
         del params
         mu = _tree.update_moment(updates, state.mu, b1, 1)
-        nu = _tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        nu = _tree.update_moment_per_elem_norm(widen(updates, nu_dtype), state.nu, b2, 2)
         count_inc = _tree.safe_increment(state.count)
         if nesterov:
             mu_hat = nesterov_mu_hat(mu, updates, b1, count_inc)
@@ -85,8 +94,11 @@ def adam(
     mu_dtype: Optional[Any] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """Adam: ``scale_by_adam`` followed by ``-learning_rate``.
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: the parameters'.
 
     Example:
         >>> import numpy as np, anyopt
@@ -101,8 +113,9 @@ def adam(
     _validate.learning_rate(name, learning_rate)
     check_betas_eps(name, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     _validate.float_dtype(name, "mu_dtype", mu_dtype)
+    _validate.float_dtype(name, "nu_dtype", nu_dtype)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -118,14 +131,19 @@ def adamw(
     mask: Optional[Union[Any, Callable[[Any], Any]]] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
-    """AdamW: Adam with decoupled weight decay, ``u = -lr * (adam(g) + wd * p)``."""
+    """AdamW: Adam with decoupled weight decay, ``u = -lr * (adam(g) + wd * p)``.
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: the parameters'.
+    """
     name = "nadamw" if nesterov else "adamw"
     _validate.learning_rate(name, learning_rate)
     check_betas_eps(name, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     _validate.float_dtype(name, "mu_dtype", mu_dtype)
+    _validate.float_dtype(name, "nu_dtype", nu_dtype)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -97,15 +97,20 @@ def optimistic_adam_v2(
     eps_root: Any = 0.0,
     mu_dtype: Optional[Any] = None,
     nesterov: bool = True,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
-    """Optimistic Adam: Adam's direction through the optimistic rule, then ``-lr``."""
+    """Optimistic Adam: Adam's direction through the optimistic rule, then ``-lr``.
+
+    ``nu_dtype`` (not in optax): Adam's second moment's dtype; None: the parameters'.
+    """
     name = "optimistic_adam_v2"
     _validate.learning_rate(name, learning_rate)
     _check_alpha_beta(name, alpha, beta)
     check_betas_eps(name, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     _validate.float_dtype(name, "mu_dtype", mu_dtype)
+    _validate.float_dtype(name, "nu_dtype", nu_dtype)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
     )

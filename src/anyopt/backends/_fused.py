@@ -91,6 +91,8 @@ class _Kernel:
 
     def __init__(self, roots, reduction: bool = False):
         nodes = _walk(roots)
+        if any(x.dtype == np.float16 for x in nodes):  # numba has no float16 type
+            raise Unsupported("the fused step cannot compute in float16 (numba has no float16)")
         self.arrays = [x for x in nodes if x.op == "in" and not x.scalar]
         self.scalars = _frontier(nodes)
         source = KernelSource(self.arrays, self.scalars)

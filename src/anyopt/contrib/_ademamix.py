@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Optional, Union
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformation, ScalarOrSchedule, Updates
 from anyopt._combine import chain
-from anyopt.algorithms._common import check_betas_eps
+from anyopt.algorithms._common import check_betas_eps, widen
 from anyopt.transforms._adding import add_decayed_weights
 from anyopt.transforms._scaling import scale_by_learning_rate
 
@@ -36,9 +36,11 @@ class ScaleByAdemamixState(NamedTuple):
 
     count: Any  # shape=(), dtype=int32: steps of the fast EMA and the second moment
     count_m2: Any  # shape=(), dtype=int32: steps of the slow EMA (schedules of b3, alpha)
-    m1: Updates  # fast EMA of the gradients
-    m2: Updates  # slow EMA of the gradients
-    nu: Updates  # EMA of the squared gradients
+    m1: Updates  # fast EMA of the gradients, dtype mu_dtype or the parameters'
+    m2: Updates  # slow EMA of the gradients, dtype mu_dtype or the parameters'
+    # EMA of the squared gradients, dtype nu_dtype or the parameters' (mu_dtype if nu_dtype
+    # is None, as in optax)
+    nu: Updates
 
 
 def _value(v, count):
@@ -59,10 +61,17 @@ def scale_by_ademamix(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     mu_dtype: Optional[Any] = None,
+    *,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
-    """Rescales updates by AdEMAMix's two EMAs and second moment (no learning rate)."""
+    """Rescales updates by AdEMAMix's two EMAs and second moment (no learning rate).
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: ``mu_dtype``, as in optax.
+    """
     _check("scale_by_ademamix", b1, b2, b3, eps, eps_root)
     _validate.float_dtype("scale_by_ademamix", "mu_dtype", mu_dtype)
+    _validate.float_dtype("scale_by_ademamix", "nu_dtype", nu_dtype)
+    nu_init_dtype = mu_dtype if nu_dtype is None else nu_dtype
 
     def init_fn(params):
         return ScaleByAdemamixState(
@@ -70,7 +79,7 @@ def scale_by_ademamix(
             count_m2=_tree.count_init(params),
             m1=_tree.zeros_like(params, dtype=mu_dtype),
             m2=_tree.zeros_like(params, dtype=mu_dtype),
-            nu=_tree.zeros_like(params, dtype=mu_dtype),
+            nu=_tree.zeros_like(params, dtype=nu_init_dtype),
         )
 
     def update_fn(updates, state, params=None):
@@ -78,7 +87,7 @@ def scale_by_ademamix(
         b3_t, alpha_t = _value(b3, state.count_m2), _value(alpha, state.count_m2)
         m1 = _tree.update_moment(updates, state.m1, b1, 1)
         m2 = _tree.update_moment(updates, state.m2, b3_t, 1)
-        nu = _tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        nu = _tree.update_moment_per_elem_norm(widen(updates, nu_dtype), state.nu, b2, 2)
         count_inc = _tree.safe_increment(state.count)
         m1_hat = _tree.bias_correction(m1, b1, count_inc)
         nu_hat = _tree.bias_correction(nu, b2, count_inc)
@@ -112,8 +121,12 @@ def ademamix(
     mu_dtype: Optional[Any] = None,
     weight_decay: float = 0.0,
     mask: Optional[Union[Any, Callable[[Any], Any]]] = None,
+    *,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """AdEMAMix with decoupled weight decay: ``u = -lr * (ademamix(g) + wd * p)``.
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: ``mu_dtype``, as in optax.
 
     Example:
         >>> import numpy as np, anyopt
@@ -127,8 +140,9 @@ def ademamix(
     _validate.learning_rate("ademamix", learning_rate)
     _check("ademamix", b1, b2, b3, eps, eps_root)
     _validate.float_dtype("ademamix", "mu_dtype", mu_dtype)
+    _validate.float_dtype("ademamix", "nu_dtype", nu_dtype)
     return chain(
-        scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
+        scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

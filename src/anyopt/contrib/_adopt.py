@@ -22,14 +22,15 @@ from typing import Any, Optional
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformation, GradientTransformationExtraArgs, ScalarOrSchedule
 from anyopt._combine import chain
-from anyopt.algorithms._common import check_betas_eps
+from anyopt.algorithms._common import check_betas_eps, widen
 from anyopt.algorithms.adam import ScaleByAdamState
 from anyopt.transforms._scaling import scale_by_learning_rate
 
 
-def _check(fn: str, b1, b2, eps, mu_dtype) -> None:
+def _check(fn: str, b1, b2, eps, mu_dtype, nu_dtype) -> None:
     check_betas_eps(fn, b1=b1, b2=b2, eps=eps)
     _validate.float_dtype(fn, "mu_dtype", mu_dtype)
+    _validate.float_dtype(fn, "nu_dtype", nu_dtype)
 
 
 _NO_CLIP_HINT = "; use_clipping=False supports them"
@@ -44,9 +45,13 @@ def scale_by_adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn: Callable[[Any], Any] = lambda x: x**0.25,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
-    """Rescales updates by ADOPT's moments (no learning rate); state is ``ScaleByAdamState``."""
-    _check("scale_by_adopt", b1, b2, eps, mu_dtype)
+    """Rescales updates by ADOPT's moments (no learning rate); state is ``ScaleByAdamState``.
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: the parameters'.
+    """
+    _check("scale_by_adopt", b1, b2, eps, mu_dtype, nu_dtype)
 
     def init_fn(params):
         if use_clipping:  # complex values have no order to clip by (optax fails too)
@@ -54,7 +59,7 @@ def scale_by_adopt(
         return ScaleByAdamState(
             count=_tree.count_init(params),
             mu=_tree.zeros_like(params, dtype=mu_dtype),
-            nu=_tree.zeros_like(params),
+            nu=_tree.zeros_like(params, dtype=nu_dtype),
         )
 
     def update_fn(updates, state, params=None):
@@ -62,7 +67,7 @@ def scale_by_adopt(
         started = state.count > 0
         b1_ = _ops.where(started, b1, 1.0)  # the first step leaves mu at 0
         b2_ = _ops.where(started, b2, 0.0)  # ... and sets nu to g**2
-        nu = _tree.update_moment_per_elem_norm(updates, state.nu, b2_, 2)
+        nu = _tree.update_moment_per_elem_norm(widen(updates, nu_dtype), state.nu, b2_, 2)
         clip_value = clip_value_fn(state.count) if use_clipping else None
 
         def normalise(g, v):
@@ -80,7 +85,10 @@ def scale_by_adopt(
         mu = _tree.update_moment(mu_updates, state.mu, b1_, 1)
         out = _tree.update_moment(mu_updates, mu, b1_, 1) if nesterov else mu
         out = _tree.cast_like(out, updates)
-        mu = _tree.cast(mu, mu_dtype)
+        if nu_dtype is None:
+            mu = _tree.cast(mu, mu_dtype)
+        else:  # g / sqrt(nu) may come out wider than mu's dtype
+            mu = _tree.cast_like(mu, state.mu)
         nu = _tree.cast_like(nu, state.nu)
         return out, ScaleByAdamState(count=_tree.safe_increment(state.count), mu=mu, nu=nu)
 
@@ -97,8 +105,11 @@ def adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn: Callable[[Any], Any] = lambda x: x**0.25,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformationExtraArgs:
     """ADOPT: ``scale_by_adopt`` followed by ``-learning_rate``.
+
+    ``nu_dtype`` (not in optax): the second moment's dtype; None: the parameters'.
 
     Example:
         >>> import numpy as np, anyopt
@@ -110,7 +121,7 @@ def adopt(
         array([-0., -0., -0.], dtype=float32)
     """
     _validate.learning_rate("adopt", learning_rate)
-    _check("adopt", b1, b2, eps, mu_dtype)
+    _check("adopt", b1, b2, eps, mu_dtype, nu_dtype)
     return chain(
         scale_by_adopt(
             b1,
@@ -120,6 +131,7 @@ def adopt(
             nesterov=nesterov,
             use_clipping=use_clipping,
             clip_value_fn=clip_value_fn,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
