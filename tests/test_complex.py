@@ -157,7 +157,7 @@ PARITY = [
     "contrib.acprop", "contrib.ademamix", "contrib.simplified_ademamix",
     "contrib.adopt/nesterov_no_clipping", "contrib.cocob", "contrib.dadapt_adamw",
     "contrib.dog", "contrib.dowg", "contrib.mechanize", "contrib.normalize", "contrib.prodigy",
-    "contrib.schedule_free_adamw",
+    "contrib.schedule_free_adamw", "contrib.muon",
 ]  # fmt: skip
 # NumPy, torch and MLX divide complex numbers with different rounding from XLA (``a / b``
 # with a real-valued ``b`` is exact in XLA, not in NumPy); these amplify it.
@@ -179,10 +179,15 @@ def run_case(lib, backend, case, steps=30):
     multiplier = 1.0 if case.split("/")[0] in OPTIMIZERS else BLOCK_STEP
     params = backend.tree(complex_tree(0))
     state = tx.init(params)
+    update = tx.update
+    if lib is optax:  # compiled: eager JAX dispatches op by op (slow for Muon)
+        import jax
+
+        update = jax.jit(tx.update)
     for k in range(steps):
         noise = backend.tree(complex_tree(100 + k))
         grads = _tree.map(lambda n, p: n + 0.1 * p, noise, params)
-        updates, state = tx.update(grads, state, params)
+        updates, state = update(grads, state, params)
         params = lib.apply_updates(params, lib.tree_utils.tree_scale(multiplier, updates))
     return params, state
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, Optional, Union
 
-from anyopt import _ops, _tree, _validate
+from anyopt import _ops, _tree, _validate, backends
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
@@ -77,13 +77,19 @@ def _coefficient_rows(fn: str, ns_coeffs, ns_steps) -> list:
     return rows
 
 
+_REAL_PART = {"complex64": "float32", "complex128": "float64"}
+
+
 def _coefficients_like(rows, params):
-    """``rows`` as an array of the parameters' widest float dtype, on their framework."""
+    """``rows`` as an array of the parameters' widest float dtype (the real dtype of a
+    complex one, as optax's), on their framework."""
     b, leaves = _tree.backend_of(params), _tree.leaves(params)
     if not leaves:
         return b.asarray(rows, b.dtype("float32"))
     widest = _tree.dtype(params, "highest")
-    return b.asarray(rows, widest, like=next(x for x in leaves if _ops.dtype(x) == widest))
+    like = next(x for x in leaves if _ops.dtype(x) == widest)
+    name = backends.dtype_name(widest)
+    return b.asarray(rows, b.dtype(_REAL_PART.get(name, name)), like=like)
 
 
 def _resolve(spec, tree):
@@ -186,12 +192,14 @@ def muon(
     adam_learning_rate: Optional[ScalarOrSchedule] = None,
     muon_weight_dimension_numbers: Any = None,
     consistent_rms: Optional[float] = None,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """Muon for matrices (or the leaves ``muon_weight_dimension_numbers`` names), AdamW
     (``adam_*``, Nesterov as ``nesterov``) for every other leaf.
 
     ``ns_coeffs`` may name a preset: ``'standard'`` or ``'dion'``. The state is optax's
-    ``PartitionState`` with a ``'muon'`` and an ``'adam'`` entry.
+    ``PartitionState`` with a ``'muon'`` and an ``'adam'`` entry. ``nu_dtype`` (not in
+    optax): the AdamW leaves' second-moment dtype; None: the parameters'.
 
     Example:
         >>> import numpy as np, anyopt
@@ -220,6 +228,7 @@ def muon(
     _validate.non_negative(fn, "weight_decay", weight_decay)
     _validate.non_negative(fn, "adam_weight_decay", adam_weight_decay)
     _validate.choice(fn, "preconditioning", preconditioning, PRECONDITIONINGS)
+    _validate.float_dtype(fn, "nu_dtype", nu_dtype)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     else:
@@ -274,5 +283,6 @@ def muon(
         weight_decay=adam_weight_decay,
         mu_dtype=mu_dtype,
         nesterov=nesterov,
+        nu_dtype=nu_dtype,
     )
     return partition({"muon": muon_tx, "adam": adam_tx}, param_labels)
