@@ -331,3 +331,68 @@ def test_multi_optimizer_routes_by_name_and_gradient(framework):
     assert set(opt.state) == {"states"} and len(opt.state["states"]) == 2
     with pytest.raises(ValueError, match="Given 0 filters but 1 needed"):
         optim.MultiOptimizer([fast, slow])
+
+
+def test_learning_rate_set_before_the_state_exists_is_applied_at_init(backend):
+    opt = optim.Lamb(learning_rate=1e-2)
+    assert float(np.asarray(opt.learning_rate)) == pytest.approx(1e-2)
+    opt.learning_rate = 5e-3
+    params = opt.apply_gradients(tree(backend, 1), tree(backend, 0))
+    lr = opt.learning_rate
+    assert backends.of(lr).NAME == backend.name
+    assert float(backends.of(lr).to_numpy(lr)) == pytest.approx(5e-3)
+    want = anyopt.apply_updates(
+        tree(backend, 0),
+        anyopt.lamb(5e-3).update(
+            tree(backend, 1), anyopt.lamb(5e-3).init(tree(backend, 0)), tree(backend, 0)
+        )[0],
+    )
+    assert_close(params, want, rtol=1e-5, atol=1e-7)
+
+
+def test_every_exported_class_is_tested():
+    """Each Optimizer class is MLX's (tests/test_optimizers_mlx.py) or a functional
+    optimizer's class form (above)."""
+    import mlx.optimizers
+
+    mlx_classes = {
+        n
+        for n in dir(mlx.optimizers)
+        if isinstance(getattr(mlx.optimizers, n), type)
+        and issubclass(getattr(mlx.optimizers, n), mlx.optimizers.Optimizer)
+    }
+    exported = {
+        n
+        for n in optim.__all__
+        if isinstance(getattr(optim, n), type) and issubclass(getattr(optim, n), optim.Optimizer)
+    }
+    assert exported == mlx_classes | set(FACTORIES) | {"TransformOptimizer"}
+
+
+# Prodigy's and D-Adaptation's estimates underflow float16 (tests/test_dtypes.py's
+# FLOAT16_UNDERFLOWS): they keep bfloat16, which NumPy lacks.
+UNDERFLOW_FLOAT16 = {"Prodigy", "DAdaptAdamW"}
+LOW_PRECISION_RUNS = [
+    (name, framework, "bfloat16" if name in UNDERFLOW_FLOAT16 else "float16")
+    for name in sorted(set(FACTORIES) - NEEDS_AUTODIFF - NO_SCALAR_LEAF)
+    for framework in FRAMEWORKS
+    if not (name in UNDERFLOW_FLOAT16 and framework == "numpy")
+]
+
+
+@pytest.mark.parametrize("name, framework, dtype", LOW_PRECISION_RUNS)
+def test_class_forms_keep_low_precision_parameters(name, framework, dtype):
+    backend = Backend(framework)
+    opt = getattr(optim, name)(**class_kwargs(name))
+    params = backend.tree(
+        {"w": np.full((3, 2), 0.5, np.float32), "b": np.ones(2, np.float32)}, dtype
+    )
+    for k in range(3):
+        grads = backend.tree(
+            {"w": np.full((3, 2), 0.1 * (k + 1), np.float32), "b": np.full(2, -0.2, np.float32)},
+            dtype,
+        )
+        params = opt.apply_gradients(grads, params, **_extra(name, backend, k))
+    for leaf in backends.flatten(params)[0]:
+        assert backends.dtype_name(leaf.dtype) == dtype, name
+        assert np.all(np.isfinite(np.asarray(backends.of(leaf).to_numpy(leaf), np.float32))), name

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from anyopt import _ops, backends
+from anyopt.optimizers._base import scalar
 from anyopt.optimizers._trees import tree_flatten, tree_map
 
 _WIDTH = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
@@ -53,8 +54,11 @@ def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, Any]:
     """
     if max_norm < 0:
         raise ValueError(f"clip_grad_norm: max_norm must be >= 0; got {max_norm}")
+    leaves = [g for _, g in tree_flatten(grads)]
+    if not leaves:
+        return grads, scalar(0.0, "float32")
     norm_squared: Any = 0.0
-    for _, g in tree_flatten(grads):
+    for g in leaves:
         norm_squared = norm_squared + _squared_norm(g)
     total_norm = _ops.sqrt(norm_squared)
     normalizer = _ops.minimum(max_norm / (total_norm + 1e-6), 1.0)

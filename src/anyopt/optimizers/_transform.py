@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Union
 
+from anyopt import backends
 from anyopt._base import GradientTransformation, with_extra_args_support
 from anyopt._hyperparams import get_hyperparam, hyperparams, set_hyperparam
 from anyopt._update import apply_updates
@@ -49,6 +50,8 @@ class TransformOptimizer(Optimizer):
         **kwargs: Any,
     ):
         super().__init__()
+        self._pending: dict = {}  # hyperparameters set before the state exists
+        self._build = None  # the factory's injection, rebuilt for low-precision parameters
         if isinstance(transformation, GradientTransformation):
             if args or kwargs:
                 raise TypeError(
@@ -58,7 +61,14 @@ class TransformOptimizer(Optimizer):
             self.transformation = with_extra_args_support(transformation)
         elif callable(transformation):
             static = _static_args(transformation)
-            self.transformation = inject_hyperparams(transformation, static)(*args, **kwargs)
+
+            def build(dtype):
+                return inject_hyperparams(transformation, static, dtype)(*args, **kwargs)
+
+            self._build = build
+            self.transformation = build(None)
+            bound = inspect.signature(transformation).bind(*args, **kwargs)
+            self._pending = {k: v for k, v in bound.arguments.items() if k not in static}
         else:
             raise TypeError(
                 f"TransformOptimizer: transformation must be a GradientTransformation or a "
@@ -68,11 +78,19 @@ class TransformOptimizer(Optimizer):
     def init(self, parameters: Any) -> None:
         self._adopt_framework(parameters)
         if "opt_state" not in self._state:
-            self._state["opt_state"] = self.transformation.init(parameters)
+            if self._build is not None and _low_precision(parameters):
+                # float16 hyperparameters would round b2=0.999 to 1: keep them in float32.
+                self.transformation = self._build("float32")
+            opt_state = self.transformation.init(parameters)
+            for name, value in self._pending.items():
+                if name in hyperparams(opt_state) and not callable(value):
+                    opt_state = set_hyperparam(opt_state, name, value)
+            self._state["opt_state"] = opt_state
+        self._pending = {}
         self._initialized = True
 
     def apply_gradients(self, gradients: Any, parameters: Any, **extra_args: Any) -> Any:
-        params = tree_map(lambda g, p: p, gradients, parameters)
+        params = _like_gradients(gradients, parameters)
         if not self._initialized:
             self.init(params)
         updates, self.state["opt_state"] = self.transformation.update(
@@ -83,10 +101,16 @@ class TransformOptimizer(Optimizer):
 
     @property
     def learning_rate(self) -> Any:
+        if "opt_state" not in self.state and "learning_rate" in self._pending:
+            value = self._pending["learning_rate"]
+            return self._scheduled(value) if callable(value) else self._hyperparameter(value)
         return get_hyperparam(self._opt_state("learning_rate"), "learning_rate")
 
     @learning_rate.setter
     def learning_rate(self, learning_rate: Any) -> None:
+        if "opt_state" not in self.state and "learning_rate" in self._pending:
+            self._pending["learning_rate"] = learning_rate  # applied by init
+            return
         opt_state = self._opt_state("learning_rate")
         self.state["opt_state"] = set_hyperparam(opt_state, "learning_rate", learning_rate)
 
@@ -102,6 +126,19 @@ class TransformOptimizer(Optimizer):
                 f"init(params) or apply_gradients first"
             )
         return self.state["opt_state"]
+
+
+def _low_precision(tree: Any) -> bool:
+    names = {backends.dtype_name(x.dtype) for x in backends.flatten(tree)[0] if hasattr(x, "dtype")}
+    return bool(names) and names <= {"float16", "bfloat16"}
+
+
+def _like_gradients(gradients: Any, parameters: Any) -> Any:
+    """The parameters that have gradients: ``parameters`` itself when the structures agree
+    (any pytree: equinox modules, flax states), else its entries at the gradients' keys."""
+    if backends.flatten(gradients)[1] == backends.flatten(parameters)[1]:
+        return parameters
+    return tree_map(lambda g, p: p, gradients, parameters)
 
 
 def from_transform(

@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from anyopt import backends
+
 
 def tree_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Callable | None = None) -> Any:
     """``fn`` on every leaf of ``tree`` and the matching entries of ``rest``."""
@@ -82,8 +84,8 @@ def tree_merge(a: Any, b: Any) -> Any:
 
 
 def first_leaf(tree: Any) -> Any:
-    """The first array of ``tree`` (a leaf with a dtype), or None."""
-    for _, leaf in tree_flatten(tree):
+    """The first array of ``tree`` (any pytree: a leaf with a dtype), or None."""
+    for leaf in backends.flatten(tree)[0]:
         if hasattr(leaf, "dtype") and hasattr(leaf, "shape"):
             return leaf
     return None
