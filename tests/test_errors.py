@@ -325,3 +325,32 @@ def test_import_anyopt_imports_no_array_library():
     after_import, after_build = json.loads(proc.stdout.strip().splitlines()[-1])
     assert after_import == [], f"import anyopt loaded {after_import}"
     assert after_build == [], f"building optimizers loaded {after_build}"
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: anyopt.adam("fast"),
+            r"adam: learning_rate must be a number, a 0-d array or a schedule .* got str 'fast'",
+        ),
+        (lambda: anyopt.sgd(None), r"sgd: learning_rate must be .* got NoneType None"),
+        (
+            lambda: anyopt.scale_by_schedule(0.1),
+            r"scale_by_schedule: step_size_fn must be a schedule .* got float 0.1",
+        ),
+        (
+            lambda: anyopt.join_schedules([0.1, anyopt.constant_schedule(0.1)], [5]),
+            r"join_schedules: schedules\[0\] must be a schedule .* got float 0.1",
+        ),
+        (
+            lambda: anyopt.inject_hyperparams(anyopt.adamw)(learning_rate="fast").init(
+                {"w": np.ones(2)}
+            ),
+            r"adamw: learning_rate must be .* got str 'fast'",
+        ),
+    ],
+)
+def test_a_schedule_that_is_neither_a_number_nor_callable_is_rejected(build, message):
+    with pytest.raises(TypeError, match=message):
+        build()

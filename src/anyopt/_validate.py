@@ -39,9 +39,24 @@ def unit_interval(fn: str, arg: str, value: Any, *, closed: bool = False) -> Non
         raise ValueError(f"{fn}: {arg} must be in {rule}; got {value!r}")
 
 
-def learning_rate(fn: str, value: Any) -> None:
+def learning_rate(fn: str, value: Any, arg: str = "learning_rate") -> None:
+    """A number or 0-d array >= 0, or a schedule (a function of the step count)."""
+    if callable(value):
+        return
+    if not (isinstance(value, numbers.Real) or hasattr(value, "dtype")):
+        raise TypeError(
+            f"{fn}: {arg} must be a number, a 0-d array or a schedule (a function of the "
+            f"step count); got {type(value).__name__} {value!r}"
+        )
+    non_negative(fn, arg, value)
+
+
+def schedule(fn: str, arg: str, value: Any) -> None:
     if not callable(value):
-        non_negative(fn, "learning_rate", value)
+        raise TypeError(
+            f"{fn}: {arg} must be a schedule (a function of the step count); got "
+            f"{type(value).__name__} {value!r}"
+        )
 
 
 def float_dtype(fn: str, arg: str, value: Any) -> None:

@@ -68,6 +68,8 @@ def cosine_decay_schedule(
 
 def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     """``schedules[i](count - boundaries[i-1])`` on ``[boundaries[i-1], boundaries[i])``."""
+    for i, fn in enumerate(schedules):
+        _validate.schedule("join_schedules", f"schedules[{i}]", fn)
     if len(schedules) != len(boundaries) + 1:
         raise ValueError(
             f"join_schedules: needs one more schedule than boundaries; got {len(schedules)} "

@@ -32,6 +32,7 @@ def scale(step_size: Any) -> GradientTransformation:
 
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     """Multiplies updates by ``step_size_fn(count)``, ``count`` starting at 0."""
+    _validate.schedule("scale_by_schedule", "step_size_fn", step_size_fn)
 
     def init_fn(params):
         return ScaleByScheduleState(count=_tree.count_init(params))
