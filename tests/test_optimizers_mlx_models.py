@@ -97,3 +97,29 @@ def test_states_load_across_libraries_and_continue_identically(name, direction):
     reference, _, _ = train(first, name, 10, False, (_copy(m.parameters()), _copy(opt.state)))
     np.testing.assert_allclose(resumed, reference, rtol=2e-5, atol=1e-7)
     assert resumed_opt.step.item() == 20 and resumed_opt.step.dtype == mx.uint64
+
+
+@pytest.mark.parametrize("lib", [mlx_optim, optim], ids=["mlx", "anyopt"])
+def test_setting_the_learning_rate_between_compiled_steps_does_not_retrace(lib):
+    m, opt = model(), lib.AdamW(1e-2)
+    x, y = batch()
+    state = [m.state, opt.state]
+    traces = []
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x, y):
+        traces.append(1)
+        loss, grads = nn.value_and_grad(m, loss_fn)(m, x, y)
+        opt.update(m, grads)
+        return loss
+
+    step(x, y)
+    step(x, y)  # the first call's state held no moments yet: one retrace, as in MLX
+    before = len(traces)
+    for lr in (5e-3, 1e-3, 0.0):
+        opt.learning_rate = lr
+        step(x, y)
+    assert len(traces) == before
+    weight = np.array(m.layers[0].weight)
+    step(x, y)  # learning rate 0: AdamW leaves the weights where they are
+    np.testing.assert_array_equal(np.array(m.layers[0].weight), weight)
