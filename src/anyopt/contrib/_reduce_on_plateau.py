@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from anyopt import _ops, _tree, _validate
 from anyopt._base import GradientTransformationExtraArgs
+from anyopt.contrib._scalar_state import lowest_dtype, scalar
 
 
 class ReduceLROnPlateauState(NamedTuple):
@@ -71,16 +72,16 @@ def reduce_on_plateau(
     _check(factor, patience, rtol, atol, cooldown, accumulation_size, min_scale)
 
     def init_fn(params):
-        low, high = _tree.dtype(params, "lowest"), _tree.dtype(params, "highest")
-        like = _tree.leaves(params)[0]
+        low, like = lowest_dtype("reduce_on_plateau", params)  # no leaves: NumPy scalars
+        high = _tree.dtype(params, "highest") if like is not None else low
         zero = _tree.count_init(params)
         return ReduceLROnPlateauState(
-            scale=_ops.zeros((), low, like) + 1.0,
-            best_value=_ops.full_like(_ops.zeros((), high, like), float("inf")),  # inf + 0j
+            scale=scalar(1.0, low, like),
+            best_value=scalar(float("inf"), high, like),  # inf + 0j for complex
             plateau_count=zero,
             cooldown_count=zero + 0,
             count=zero + 0,
-            avg_value=_ops.zeros((), high, like),
+            avg_value=scalar(0.0, high, like),
         )
 
     def new_scale(state: ReduceLROnPlateauState) -> ReduceLROnPlateauState:
