@@ -10,7 +10,7 @@ import re
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-GUIDES = ["groups_and_hyperparameters.md", "optimizers.md"]
+GUIDES = ["groups_and_hyperparameters.md", "optimizers.md", "torch.md"]
 
 
 def blocks(guide: str) -> list[str]:

@@ -411,8 +411,8 @@ def __getattr__(name: str):
             stacklevel=2,
         )
         return getattr(contrib, name)
-    if name == "optimizers":  # the class API, imported on first use
+    if name in ("optimizers", "torch"):  # the class API and the torch adapter, on first use
         import importlib
 
-        return importlib.import_module("anyopt.optimizers")
+        return importlib.import_module(f"anyopt.{name}")
     raise AttributeError(f"module 'anyopt' has no attribute {name!r}")

@@ -1,0 +1,200 @@
+"""One param group's transformation, state and compiled step.
+
+``GroupRuntime`` builds the group's transformation from its hyperparameters (through a
+spec), initialises the state on the tree ``{name: parameter}``, and steps it with
+``anyopt.make_step`` (one call for the whole group: multi-tensor, flat, fused or compiled,
+writing into the parameters and the state in place). Between steps it sets changed
+hyperparameters in the state (``set_hyperparam``: no rebuild, no recompilation); a changed
+static argument (one that decides the code path) rebuilds it, keeping the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from anyopt import backends
+from anyopt._step import make_step
+from anyopt._update import apply_updates
+from anyopt.backends import _flat
+from anyopt.torch._adapter_spec import is_number
+from anyopt.torch._state_index import StateIndex
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return False  # a tensor may have changed in place: set it again (no sync)
+    if a is b:
+        return True
+    try:
+        return bool(a == b) and type(a) is type(b) or (is_number(a) and is_number(b) and a == b)
+    except Exception:
+        return False
+
+
+_MISSING = object()
+
+
+def _hyperparam_dtype(params: list) -> Any:
+    """float32 for hyperparameters of low-precision parameters (b2=0.999 is 1.0 in bfloat16)."""
+    dtypes = {p.dtype for p in params if p.is_floating_point()}
+    return "float32" if dtypes and dtypes <= {torch.float16, torch.bfloat16} else None
+
+
+class GroupRuntime:
+    def __init__(self, spec: Any, group: dict, names: list, mode: str):
+        self.spec, self.mode, self.compiled_once = spec, mode, False
+        self.params, self.names = list(group["params"]), list(names)
+        self.tree = dict(zip(self.names, self.params))
+        targets = spec.targets(group)
+        self.built = spec.build(targets, _hyperparam_dtype(self.params))
+        self.tx = self.built.tx
+        with torch.no_grad():
+            state = _unaliased(self.tx.init(self.tree), self.params)
+            self.probe_error = _probe(self.tx, self.tree, state)
+            self.needs_extra = self.probe_error is not None
+            if self.needs_extra:
+                self.step_fn, flat = None, None
+            else:
+                del state
+                self.step_fn = make_step(self.tx, mode, donate=True)
+                state = _unaliased(self.step_fn.init(self.tree), self.params)
+                flat = self._flat_layout() if self.step_fn.mode == "flat" else None
+        self.state = state
+        self.settable = self.built.settable(state)
+        self.static = {
+            t: v for t, v in targets.items() if t not in self.settable or not is_number(v)
+        }
+        self.applied: dict = {}  # set at the first sync (a ready tx holds its own values)
+        self.index = StateIndex(self.names, flat)
+        self.index.assign(state)
+
+    def _flat_layout(self) -> tuple:
+        layout, _, leaves = _flat.layout_of(self.tree)
+        position = {id(p): i for i, p in enumerate(self.params)}
+        spans: dict = {}
+        for dtype, members in layout.groups.items():
+            spans[layout.names[dtype]] = [
+                (position[id(leaves[m])], a, b, tuple(leaves[m].shape))
+                for m, (a, b) in zip(members, layout.offsets[dtype])
+            ]
+        return layout, spans
+
+    def matches(self, group: dict, names: list) -> bool:
+        params = group["params"]
+        return (
+            len(params) == len(self.params)
+            and all(a is b for a, b in zip(params, self.params))
+            and list(names) == self.names
+        )
+
+    # --- hyperparameters ---------------------------------------------------------------
+    def changed_static(self, group: dict) -> dict:
+        """Targets the state cannot take by ``set_hyperparam`` (static arguments, or a value
+        that is not a number) whose group value differs from the one the step was built with."""
+        changed = {}
+        for target, value in self.spec.targets(group).items():
+            if target in self.settable and is_number(value):
+                continue
+            if target in self.static:
+                before = self.static[target]
+            else:
+                before = self.applied.get(target, _MISSING)
+            if not _same(value, before):
+                changed[target] = value
+        return changed
+
+    def sync(self, group: dict) -> None:
+        """Sets the group's changed hyperparameters in the state (no rebuild)."""
+        state = self.state
+        for target, value in self.spec.targets(group).items():
+            if target in self.settable and is_number(value):
+                if target not in self.applied or not _same(value, self.applied[target]):
+                    state = self.built.set(state, target, value)
+                    self.applied[target] = value
+        if state is not self.state:
+            self.state = state
+            self.index.refresh(state)
+
+    # --- stepping -----------------------------------------------------------------------
+    def run(self, grads: dict, skipped: list, extra_args: dict) -> None:
+        """One step on the whole group; parameters in ``skipped`` (indices) and their
+        per-parameter state are restored afterwards."""
+        saved = [
+            (
+                i,
+                self.params[i].detach().clone(),
+                {k: v.clone() for k, v in self.index.per_param[i].items() if torch.is_tensor(v)},
+            )
+            for i in skipped
+        ]
+        with torch.no_grad():
+            if self.step_fn is not None and not extra_args:
+                new_params, self.state = self._fast_step(grads)
+            else:
+                updates, self.state = self.tx.update(grads, self.state, self.tree, **extra_args)
+                new_params = apply_updates(self.tree, updates)
+            moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
+            if moved:
+                torch._foreach_copy_([p for p, _ in moved], [v for _, v in moved])
+            self.index.refresh(self.state)
+            for i, param, entries in saved:
+                self.params[i].copy_(param)
+                for k, v in entries.items():
+                    self.index.per_param[i][k].copy_(v)
+
+    def _fast_step(self, grads: dict) -> tuple:
+        if self.mode != "auto" or self.step_fn.mode != "compiled" or self.compiled_once:
+            return self.step_fn(self.tree, grads, self.state)
+        try:
+            out = self.step_fn(self.tree, grads, self.state)
+        except Exception:  # noqa: BLE001 - torch.compile could not compile this step
+            # The compiled step failed while compiling, before writing anything: run the
+            # reference step (same state) from now on; a real error raises again there.
+            self.step_fn = make_step(self.tx, "reference")
+            return self.step_fn(self.tree, grads, self.state)
+        self.compiled_once = True
+        return out
+
+    # --- state in torch's format --------------------------------------------------------
+    def export(self) -> tuple[dict, dict]:
+        return dict(enumerate(self.index.per_param)), self.index.shared
+
+    def load(self, per_param: dict, shared: Any, where: str) -> None:
+        state = self.index.load(per_param, shared, where)
+        self.state = _unaliased(state, self.params)
+        self.index.assign(self.state)
+        self.applied = {}  # the loaded hyperparameters give way to the group's at the next step
+
+
+def _probe(tx: Any, tree: dict, state: Any) -> Any:
+    """None if ``tx.update`` runs on gradients alone, else the error it raised (it needs
+    ``value=`` or other arguments; the update is pure, so nothing changes)."""
+    zeros = {name: torch.zeros_like(p) for name, p in tree.items()}
+    try:
+        tx.update(zeros, state, tree)
+    except Exception as e:  # noqa: BLE001 - any failure means: pass more than gradients
+        return e
+    return None
+
+
+def _unaliased(state: Any, params: list) -> Any:
+    """``state`` with copies of leaves that share memory with a parameter or an earlier leaf
+    (an init that returns ``params`` as-is): steps write the state in place."""
+    leaves, treedef = backends.flatten(state)
+    seen = {id(p) for p in params}
+    pointers = {(p.data_ptr(), p.numel()) for p in params if p.numel()}
+    changed = False
+    for j, leaf in enumerate(leaves):
+        if not isinstance(leaf, torch.Tensor):
+            continue
+        key = (leaf.data_ptr(), leaf.numel())
+        if id(leaf) in seen or (leaf.numel() and key in pointers):
+            leaves[j], changed = leaf.clone(), True
+            leaf = leaves[j]
+            key = (leaf.data_ptr(), leaf.numel())
+        seen.add(id(leaf))
+        if leaf.numel():
+            pointers.add(key)
+    return backends.unflatten(treedef, leaves) if changed else state
