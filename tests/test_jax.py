@@ -18,7 +18,7 @@ import pytest
 import anyopt
 
 from conftest import random_tree, state_fields
-from optax_cases import BLOCK_STEP, CASES, OPTIMIZERS
+from optax_cases import BLOCK_STEP, CASES, CORE_CASES, OPTIMIZERS, gap
 
 JIT_CASES = [
     "adam",
@@ -389,3 +389,27 @@ def test_meta_gradient_wrt_learning_rate_matches_optax(name):
     # The same gradient under jit.
     jitted = jax.jit(jax.grad(meta_loss_fn(anyopt, make_tx, steps)))(lr)
     np.testing.assert_allclose(float(jitted), float(want), rtol=1e-5)
+
+
+def _two_strict_steps(lib, case):
+    with jax.numpy_dtype_promotion("strict"):
+        tx = CASES[case](lib)
+        params = jax.tree.map(jnp.asarray, random_tree(0))
+        state = tx.init(params)
+        for k in range(2):
+            grads = jax.tree.map(jnp.asarray, random_tree(1 + k))
+            updates, state = tx.update(grads, state, params)
+            params = lib.apply_updates(params, updates)
+
+
+@pytest.mark.parametrize("case", sorted(CORE_CASES))
+def test_strict_dtype_promotion_works_wherever_optax_works(case):
+    """Under jax_numpy_dtype_promotion='strict' (no implicit promotion) anyopt runs every
+    case optax runs (optax's own schedules multiply int32 counts by Python floats)."""
+    if gap(case, "jax"):
+        return
+    try:
+        _two_strict_steps(optax, case)
+    except jax.dtypes.TypePromotionError:  # optax fails strict promotion here too
+        return
+    _two_strict_steps(anyopt, case)

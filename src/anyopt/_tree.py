@@ -52,14 +52,15 @@ def safe_increment(count: Any) -> Any:
     """``count + 1``, saturating at the dtype's largest value instead of overflowing."""
     name = backends.dtype_name(_ops.dtype(count))
     if name == "int32":  # the step counters: the common case, no lookups
-        return count + (count < INT32_MAX)  # int32 + bool stays int32 on every framework
+        # int32 + int32: JAX's strict dtype promotion rejects int32 + bool.
+        return count + _ops.astype(count < INT32_MAX, "int32")
     try:
         top = backends.dtype_max(name)
     except ValueError:
         raise ValueError(
             f"safe_increment: count must have an integer or real floating dtype; got {name}"
         ) from None
-    return count + (count < _ops.full_like(count, top))
+    return count + _ops.astype(count < _ops.full_like(count, top), name)
 
 
 # --- construction and casting -------------------------------------------------------------
