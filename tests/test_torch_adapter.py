@@ -718,3 +718,17 @@ def test_a_transformation_that_needs_the_loss(factory):
     before = [p.detach().clone() for p in model.parameters()]
     opt.step(lambda: loss_of(model).detach())  # the loss reaches the update as value=
     assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+def test_a_whole_number_hyperparameter_can_be_raised_later():
+    """weight_decay=0 is injected as a float: a later edit to 0.5 is not truncated to 0."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    opt = anyopt.torch.Optimizer(layer.named_parameters(), anyopt.adamw, lr=0.1, weight_decay=0)
+    for p in layer.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    before = layer.weight.detach().clone()
+    opt.param_groups[0]["weight_decay"] = 0.5
+    opt.step()  # zero gradients: only the decay moves the weights
+    torch.testing.assert_close(layer.weight.detach(), before * (1 - 0.1 * 0.5))

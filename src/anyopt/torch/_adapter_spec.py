@@ -189,6 +189,11 @@ class FactorySpec:
 
     def build(self, targets: dict, hyperparam_dtype: Any) -> Built:
         args = {**self.fixed, **{k: v for k, v in targets.items() if k != MULTIPLIER}}
+        # Real-valued hyperparameters given as whole numbers (weight_decay=0) are injected
+        # as floats: an int32 slot would truncate a later param_groups edit to 0.5.
+        args = {
+            k: float(v) if type(v) is int and k not in self.static else v for k, v in args.items()
+        }
         tx = inject_hyperparams(self.factory, self.static, hyperparam_dtype)(**args)
         if self.lr_target == MULTIPLIER:
             return Built(_with_multiplier(tx, targets.get(MULTIPLIER, 1.0), hyperparam_dtype), True)
