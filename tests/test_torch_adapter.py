@@ -732,3 +732,12 @@ def test_a_whole_number_hyperparameter_can_be_raised_later():
     opt.param_groups[0]["weight_decay"] = 0.5
     opt.step()  # zero gradients: only the decay moves the weights
     torch.testing.assert_close(layer.weight.detach(), before * (1 - 0.1 * 0.5))
+
+
+def test_a_group_without_params_is_a_key_error_as_in_torch():
+    layer = torch.nn.Linear(2, 2)
+    groups = [{"params": [layer.weight]}, {"lr": 0.1}]
+    with pytest.raises(KeyError, match="params"):
+        torch.optim.Adam(groups)
+    with pytest.raises(KeyError, match="params"):
+        anyopt.torch.Optimizer(groups, anyopt.adam, lr=0.1)

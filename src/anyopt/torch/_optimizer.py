@@ -286,8 +286,10 @@ def _materialized(params: Iterable) -> list:
     once, to find example parameters, leaves it for torch)."""
     out = []
     for item in params:
-        if isinstance(item, dict) and not isinstance(item.get("params"), torch.Tensor):
-            item = dict(item, params=list(item.get("params", ())))
+        if isinstance(item, dict) and "params" not in item:
+            raise KeyError("params")  # torch.optim's error for a group without parameters
+        if isinstance(item, dict) and not isinstance(item["params"], torch.Tensor):
+            item = dict(item, params=list(item["params"]))
         out.append(item)
     return out
 
