@@ -177,15 +177,7 @@ class FactorySpec:
 
     def targets(self, group: dict) -> dict:
         """The group's values by factory argument (or MULTIPLIER)."""
-        out = {}
-        for key, value in group.items():
-            if key == "lr":
-                out[self.lr_target] = value
-            elif key == "betas" and self.betas:
-                out["b1"], out["b2"] = _pair(value)
-            elif key in self.named:
-                out[key] = value
-        return out
+        return _group_targets(self, group)
 
     def build(self, targets: dict, hyperparam_dtype: Any) -> Built:
         args = {**self.fixed, **{k: v for k, v in targets.items() if k != MULTIPLIER}}
@@ -263,15 +255,8 @@ class ReadySpec:
         return out
 
     def targets(self, group: dict) -> dict:
-        out = {}
-        for key, value in group.items():
-            if key == "lr":
-                out[self.lr_target] = value
-            elif key == "betas" and self.betas:
-                out["b1"], out["b2"] = _pair(value)
-            elif key in self.named:
-                out[key] = value
-        return out
+        """The group's values by factory argument (or MULTIPLIER)."""
+        return _group_targets(self, group)
 
     def build(self, targets: dict, hyperparam_dtype: Any) -> Built:
         if self.lr_target == MULTIPLIER:
@@ -302,6 +287,20 @@ def _name(factory: Any) -> str:
     if module.startswith("anyopt.contrib"):
         public = "anyopt.contrib"
     return f"{public}.{getattr(factory, '__name__', type(factory).__name__)}"
+
+
+def _group_targets(spec: Any, group: dict) -> dict:
+    """A group's values by injected name: ``lr`` to the spec's learning-rate target,
+    ``betas`` split into ``b1``/``b2``, other hyperparameters under their own names."""
+    out = {}
+    for key, value in group.items():
+        if key == "lr":
+            out[spec.lr_target] = value
+        elif key == "betas" and spec.betas:
+            out["b1"], out["b2"] = _pair(value)
+        elif key in spec.named:
+            out[key] = value
+    return out
 
 
 def _static_of(factory: Callable) -> tuple:
