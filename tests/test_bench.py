@@ -48,10 +48,15 @@ def bench(tmp_path_factory):
     return out, json.loads((out / "bench.json").read_text()), proc.stdout
 
 
+ADAPTER = {"torch": ["torch.Optimizer", "torch.Adam"]}  # the adam rows of anyopt.torch
+
+
 def _expected(framework: str) -> list[tuple[str, str]]:
-    return [("peer", n) for n in PEERS[framework]] + [
-        ("anyopt", m) for m in harness.anyopt_modes(framework)
-    ]
+    return (
+        [("peer", n) for n in PEERS[framework]]
+        + [("anyopt", m) for m in harness.anyopt_modes(framework)]
+        + [("anyopt", n) for n in ADAPTER.get(framework, [])]
+    )
 
 
 def test_bench_writes_json_markdown_png(bench):
@@ -123,8 +128,9 @@ def _numpy(x):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("opt", OPTIMIZERS)
-def test_native_peers_compute_the_same_steps_as_anyopt(framework, opt):
-    """Every peer is the same optimizer: 3 steps match anyopt's reference on NumPy."""
+def test_every_variant_computes_the_same_steps_as_anyopt(framework, opt):
+    """Every peer and anyopt variant (step modes, anyopt.torch) is the same optimizer: 3
+    steps match anyopt's reference on NumPy."""
     import anyopt
 
     wl = Workload("w", {"a": (10000,), "b": (50, 300)})  # gradient norm > 1: clipping acts
@@ -135,15 +141,18 @@ def test_native_peers_compute_the_same_steps_as_anyopt(framework, opt):
     for _ in range(3):
         updates, state = tx.update(grads, state, want)
         want = anyopt.apply_updates(want, updates)
+    checked = 0
     for v in variants(framework, opt, wl):
-        if v.kind != "peer" or v.build is None:
-            continue
+        if v.build is None or (framework, v.name) == ("torch", "compiled"):
+            continue  # torch.compile takes long; tests/test_step.py checks that mode
+        checked += 1
         runner = v.build()
         for _ in range(3):
             runner.step()
         got = runner.params()
         for k in want:
             np.testing.assert_allclose(_numpy(got[k]), want[k], rtol=0, atol=2e-6, err_msg=v.name)
+    assert checked >= len(harness.anyopt_modes(framework))
 
 
 def test_bench_redraws_reports_from_json(bench, tmp_path, capsys):

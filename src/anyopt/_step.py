@@ -76,15 +76,15 @@ class _Direct:
 
 
 class _FusedRunner:
-    """Traces the step once per tree structure and runs the numba plan on host views
-    of the arrays (NumPy arrays themselves; MLX arrays' CPU buffers, written in place)."""
+    """Traces the step once per tree structure (and leaf dtypes) and runs the numba plan
+    on the arrays' host memory: NumPy arrays, CPU tensors, MLX buffers, written in place."""
 
     def __init__(self, reference, donate: bool, backend):
         self.reference, self.donate, self.backend, self.plans = reference, donate, backend, {}
 
     def __call__(self, params, grads, state):
         flat = [backends.flatten(t) for t in (params, grads, state)]
-        key = tuple((d, tuple(map(_module("_fused")._ndim, ls))) for ls, d in flat)
+        key = tuple((d, tuple(map(_leaf_signature, ls))) for ls, d in flat)
         plan = self.plans.get(key)
         if plan is None:
             try:
@@ -92,14 +92,16 @@ class _FusedRunner:
             except _module("_trace").Unsupported as e:
                 raise ValueError(f"make_step: mode 'fused' cannot compile this step: {e}") from e
             self.plans[key] = plan
-        b = self.backend
-        host = [b.host_views(ls) for ls, _ in flat]
-        new_p, new_s = plan.run_leaves(host, self.donate)
-        if b.NAME != "numpy":
-            owner = {id(h): x for ls, hs in zip(flat, host) for x, h in zip(ls[0], hs)}
-            new_p = [owner[id(v)] if id(v) in owner else b.from_host(v) for v in new_p]
-            new_s = [owner[id(v)] if id(v) in owner else b.from_host(v) for v in new_s]
+        try:
+            new_p, new_s = plan.run_native(self.backend, [ls for ls, _ in flat], self.donate)
+        except _module("_trace").Unsupported as e:  # raised before anything is written
+            raise ValueError(f"make_step: mode 'fused' cannot run on these arrays: {e}") from e
         return backends.unflatten(plan.def_p, new_p), backends.unflatten(plan.def_s, new_s)
+
+
+def _leaf_signature(x) -> tuple:
+    shape = getattr(x, "shape", None)
+    return (-1 if shape is None else len(shape), getattr(x, "dtype", type(x)))
 
 
 class _Flat:
@@ -149,7 +151,7 @@ class _Flat:
         new_pbuf, state = self.inner(pbuf, gbuf, state)
         for key, buf in new_pbuf.items():
             if buf is not pbuf[key]:
-                backends.of(buf).pack([buf], pbuf[key])
+                backends.of(buf).copy_leaves([pbuf[key]], [buf])
         if adopted:
             return params, state
         if self.donate:

@@ -31,6 +31,7 @@ class Layout:
                 spans.append((start, start + size))
                 start += size
             self.offsets[dtype], self.sizes[dtype] = spans, start
+        self._copy_views: dict[tuple, tuple] = {}
 
     def key(self) -> tuple:
         return tuple(self.shapes), tuple((self.names[d], tuple(m)) for d, m in self.groups.items())
@@ -39,14 +40,30 @@ class Layout:
         return {self.names[d]: self.backend.empty(n, d) for d, n in self.sizes.items()}
 
     def pack(self, leaves: list, buffers: dict) -> dict:
-        for dtype, members in self.groups.items():
-            self.backend.pack([leaves[i] for i in members], buffers[self.names[dtype]])
+        """Copies ``leaves`` into their places in ``buffers`` (one multi-tensor copy)."""
+        for x, shape in zip(leaves, self.shapes):
+            got = tuple(getattr(x, "shape", ()))
+            if got != shape:
+                raise ValueError(
+                    f"make_step: a leaf of shape {got} does not fit the flat layout, which "
+                    f"holds one of shape {shape} there"
+                )
+        self.backend.copy_leaves(self._views_for_copies(buffers), leaves)
         return buffers
 
     def unpack_into(self, buffers: dict, leaves: list) -> None:
-        for dtype, members in self.groups.items():
-            targets = [leaves[i] for i in members]
-            self.backend.unpack_into(buffers[self.names[dtype]], targets, self.offsets[dtype])
+        """Copies each leaf's slice of ``buffers`` back into ``leaves`` (in place)."""
+        self.backend.copy_leaves(leaves, self._views_for_copies(buffers))
+
+    def _views_for_copies(self, buffers: dict) -> list:
+        """``views(buffers)``, made once per buffer (internal: never handed out)."""
+        key = tuple(id(b) for b in buffers.values())
+        cached = self._copy_views.get(key)
+        if cached is None:
+            if len(self._copy_views) >= 4:
+                self._copy_views.clear()
+            cached = self._copy_views[key] = (list(buffers.values()), self.views(buffers))
+        return cached[1]
 
     def concat(self, leaves: list) -> dict:
         """New flat buffers holding ``leaves`` (any framework, works under jit)."""

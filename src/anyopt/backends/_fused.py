@@ -2,10 +2,11 @@
 
 The step is recorded on ``Sym`` leaves (``_trace``). Scalar parts (step counts, bias
 corrections, schedules) are evaluated with NumPy exactly as the reference does;
-element-wise parts become one parallel numba loop per group of leaves that share
-inputs, reading every input once and writing parameters and state in place; sums
-(global norms) become parallel reduction loops. Anything else raises ``Unsupported``
-and the caller falls back to the reference step.
+element-wise parts become numba loops that read every input once and write parameters
+and state in place (one per group of leaves that share inputs; groups with the same code
+run as one parallel batch, ``_fused_batch``); sums (global norms) become batched
+reduction loops. Anything else raises ``Unsupported`` and the caller falls back to the
+reference step.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import numpy as np
 
 from anyopt import backends
 from anyopt.backends import _numpy, _trace
+from anyopt.backends._fused_batch import Batch, batch_key, common_size
 from anyopt.backends._fused_codegen import KernelSource
 from anyopt.backends._trace import Sym, Unsupported
 
 backends._BY_TYPE[Sym] = _trace
-_KERNELS: dict[tuple, object] = {}
-PARALLEL_MIN = 1 << 16  # below this many elements, waking threads costs more than it saves
 _SCALAR_OPS = {**_trace._UNARY, **_trace._BINARY}
 
 
@@ -29,20 +29,6 @@ def available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _compile(source: str, parallel: bool, reduction: bool = False):
-    fn = _KERNELS.get((source, parallel))
-    if fn is None:
-        import numba
-
-        namespace = {"np": np, "numba": numba}
-        exec(compile(source, "<anyopt fused kernel>", "exec"), namespace)
-        # Sums may be reassociated (vectorised); element-wise maths stays exact IEEE.
-        fastmath = {"reassoc"} if reduction else False
-        fn = numba.njit(parallel=parallel, fastmath=fastmath)(namespace["kernel"])
-        _KERNELS[(source, parallel)] = fn
-    return fn
 
 
 def _postorder(roots, children):
@@ -87,7 +73,7 @@ def _frontier(nodes):
 
 
 class _Kernel:
-    """One parallel pass: element-wise outputs (or one sum) over equally sized leaves."""
+    """One pass: element-wise outputs (or one sum) over equally sized leaves."""
 
     def __init__(self, roots, reduction: bool = False):
         nodes = _walk(roots)
@@ -95,16 +81,13 @@ class _Kernel:
             raise Unsupported("the fused step cannot compute in float16 (numba has no float16)")
         self.arrays = [x for x in nodes if x.op == "in" and not x.scalar]
         self.scalars = _frontier(nodes)
+        self.position = {id(a): j for j, a in enumerate(self.arrays)}
         source = KernelSource(self.arrays, self.scalars)
-        self.reduction = reduction
-        self.text = source.reduction(roots[0]) if reduction else source.elementwise(roots)
-
-    def __call__(self, n, *args):
-        return _compile(self.text, n >= PARALLEL_MIN, self.reduction)(n, *args)
+        self.body = source.reduction(roots[0]) if reduction else source.elementwise(roots)
 
 
 class Plan:
-    """The traced step for one tree structure, ready to run on real NumPy arrays."""
+    """The traced step for one tree structure, ready to run on arrays in host memory."""
 
     def __init__(self, step, params, grads, state):
         self.inputs: dict[tuple, Sym] = {}
@@ -130,6 +113,13 @@ class Plan:
         self.groups = [(_Kernel([o for _, o in g]), g) for g in _group(elementwise)]
         self.scalar_outputs = scalar_outputs
         self._order_scalars()
+        self._dedupe_scalars()
+        self.batches = _batches(self.groups, lambda g: tuple(o.dtype for _, o in g), False)
+        for batch in self.batches:
+            self._columns(batch)
+        sums = [(self.reductions[id(x)], x) for x in self.scalar_order if x.op == "sum"]
+        self.sum_batch = {id(x): b for b in _batches(sums, lambda x: (), True) for x in b.outputs}
+        self.arrays = [s for s in self.inputs.values() if not s.scalar]
 
     def _symbolize(self, tree, role):
         leaves, treedef = backends.flatten(tree)
@@ -154,35 +144,65 @@ class Plan:
         needed += [o for _, o in self.scalar_outputs]
         self.scalar_order = _postorder(list(reversed(needed)), deps)
 
-    def run(self, leaves: list[list], donate: bool):
-        """``leaves`` = [param leaves, grad leaves, state leaves] (NumPy arrays)."""
-        new_p, new_s = self.run_leaves(leaves, donate)
-        return backends.unflatten(self.def_p, new_p), backends.unflatten(self.def_s, new_s)
-
-    def run_leaves(self, leaves: list[list], donate: bool) -> tuple[list, list]:
-        """Like ``run``, returning the new parameter and state leaves as lists."""
-        values = {id(s): leaves[role][i] for (role, i), s in self.inputs.items()}
+    def _dedupe_scalars(self):
+        """One node per distinct scalar computation (the reference repeats a bias
+        correction per leaf): evaluated once per step, and shared by batched kernels."""
+        memo: dict = {}
+        first: dict = {}
+        same: dict[int, Sym] = {}
+        order = []
         for x in self.scalar_order:
-            values[id(x)] = self._scalar(x, values)
-        new = {}
-        for kernel, group in self.groups:
-            self._run_group(kernel, group, values, new, donate)
+            rep = first.setdefault(_structure(x, memo), x)
+            same[id(x)] = rep
+            if rep is x:
+                x.args = tuple(same.get(id(a), a) if isinstance(a, Sym) else a for a in x.args)
+                order.append(x)
+        self.scalar_order = order
+        for kernel in [k for k, _ in self.groups] + list(self.reductions.values()):
+            kernel.scalars = [same.get(id(a), a) for a in kernel.scalars]
+        self.scalar_outputs = [(key, same.get(id(o), o)) for key, o in self.scalar_outputs]
+
+    def run_native(self, backend, leaves: list[list], donate: bool) -> tuple[list, list]:
+        """Runs the step on ``leaves`` = [param leaves, grad leaves, state leaves] of
+        ``backend``'s arrays in host memory; returns the new parameter and state leaves
+        (inputs updated in place where ``donate`` allows, else new arrays)."""
+        values, native = {}, {}
+        for (role, i), s in self.inputs.items():
+            native[id(s)] = leaves[role][i]
+            if s.scalar:
+                out = backend.host_views([leaves[role][i]])[0]
+                values[id(s)] = out[()] if isinstance(out, np.ndarray) else out
+        pointers = backend.host_pointers([native[id(s)] for s in self.arrays])
+        where = {id(s): p for s, p in zip(self.arrays, pointers)}
+        sums: dict = {}
+        for x in self.scalar_order:
+            if x.op == "sum":
+                if id(x) not in sums:
+                    self._run_sums(self.sum_batch[id(x)], where, values, sums)
+                values[id(x)] = sums[id(x)]
+            elif x.op != "in":
+                values[id(x)] = self._scalar(x, values)
+        new: dict = {}
+        runs = [self._prepare_batch(b, where, native, values, new, donate) for b in self.batches]
+        for batch, args in zip(self.batches, runs):  # all checked: now write
+            batch.run(*args)
         for key, out in self.scalar_outputs:
             new[key] = values[id(out)]
-        new_p = [new[(0, i)] for i in range(self.n_out[0])]
-        new_s = [new[(2, j)] for j in range(self.n_out[1])]
-        return new_p, new_s
+        if backend.NAME != "numpy":  # scalars and new arrays were made on the host
+            new = {key: backend.from_host(x) for key, x in new.items()}
+        outs = []
+        for role, n in ((0, self.n_out[0]), (2, self.n_out[1])):
+            # an output missing from ``new`` was written in place into its destination
+            outs.append(
+                [
+                    new[(role, i)] if (role, i) in new else native[id(self.dest[(role, i)])]
+                    for i in range(n)
+                ]
+            )
+        return outs[0], outs[1]
 
     def _scalar(self, x, values):
-        """Evaluates one scalar node with NumPy, as the reference step would."""
-        if x.op == "in":
-            out = values[id(x)]
-            return out[()] if isinstance(out, np.ndarray) else out
-        if x.op == "sum":
-            kernel = self.reductions[id(x)]
-            arrays = [_flat_view(values[id(a)]) for a in kernel.arrays]
-            scalars = [values[id(s)] for s in kernel.scalars]
-            return x.dtype.type(kernel(_common_size(arrays), *arrays, *scalars))
+        """Evaluates one scalar node (not a sum) with NumPy, as the reference step would."""
         args = [values[id(a)] if isinstance(a, Sym) else a for a in x.args]
         if x.op in ("const", "cast"):
             return _numpy.astype(args[0], x.dtype)
@@ -193,20 +213,92 @@ class Plan:
         with np.errstate(all="ignore"):
             return _SCALAR_OPS[x.op](*args)
 
-    def _run_group(self, kernel, group, values, new, donate):
-        arrays = [_flat_view(values[id(a)]) for a in kernel.arrays]
-        shape = np.shape(values[id(kernel.arrays[0])]) if kernel.arrays else ()
-        dests = []
-        for key, out in group:
-            source = self.dest[key]
-            target = values[id(source)] if source is not None else None
-            reusable = isinstance(target, np.ndarray) and target.flags.writeable
-            if not (donate and reusable and target.dtype == out.dtype):
-                target = np.empty(shape if target is None else np.shape(target), out.dtype)
-            new[key] = target
-            dests.append(_flat_view(target))
-        scalars = [values[id(s)] for s in kernel.scalars]
-        kernel(_common_size(arrays + dests), *arrays, *dests, *scalars)
+    def _run_sums(self, batch, where, values, sums):
+        """The sums of ``batch`` whose scalar arguments are known, in one pass."""
+        ready = [m for m, k in enumerate(batch.kernels) if all(id(s) in values for s in k.scalars)]
+        sizes, arrays = [], [[] for _ in batch.kernels[0].arrays]
+        for m in ready:
+            kernel = batch.kernels[m]
+            sizes.append(common_size([where[id(a)][1] for a in kernel.arrays]))
+            for k, a in enumerate(kernel.arrays):
+                arrays[k].append(where[id(a)][0])
+        totals = batch.run(sizes, arrays, [], batch.scalars(values, ready))
+        for m, total in zip(ready, totals):
+            x = batch.outputs[m]
+            sums[id(x)] = x.dtype.type(total)
+
+    def _columns(self, batch):
+        """Sets, per batch: input ``k``'s node ids across members, and per output ``k``
+        its keys, its destination nodes and whether it can be written in place."""
+        kernels = batch.kernels
+        batch.array_ids = [
+            [id(k.arrays[j]) for k in kernels] for j in range(len(kernels[0].arrays))
+        ]
+        batch.keys = [[g[j][0] for g in batch.outputs] for j in range(len(batch.outputs[0]))]
+        batch.dests = [[self.dest[key] for key in keys] for keys in batch.keys]
+        batch.dest_ids = [[id(d) for d in dests] for dests in batch.dests]
+        batch.in_place_ok = all(
+            d is not None and not d.scalar and d.dtype == g[j][1].dtype
+            for j, dests in enumerate(batch.dests)
+            for d, g in zip(dests, batch.outputs)
+        )
+        patterns = {
+            tuple(k.position.get(id(dests[m]), -1) for dests in batch.dests)
+            for m, k in enumerate(kernels)
+        }
+        batch.pattern = patterns.pop() if len(patterns) == 1 else ()
+
+    def _prepare_batch(self, batch, where, native, values, new, donate) -> tuple:
+        """``batch.run``'s arguments (sizes checked, outputs allocated)."""
+        arrays = [[where[i] for i in ids] for ids in batch.array_ids]
+        if donate and batch.in_place_ok:
+            outputs = [[where[i] for i in ids] for ids in batch.dest_ids]
+            if all(w[2] for column in outputs for w in column):
+                sizes = [w[1] for w in (arrays or outputs)[0]]
+                if any([w[1] for w in column] != sizes for column in arrays + outputs):
+                    for m in range(len(sizes)):
+                        common_size([column[m][1] for column in arrays + outputs])
+                addresses = [[w[0] for w in column] for column in arrays]
+                targets = [[w[0] for w in column] for column in outputs]
+                scalars = batch.scalars(values, range(len(batch.kernels)))
+                return sizes, addresses, targets, scalars, batch.pattern
+        return self._prepare_slowly(batch, arrays, where, native, values, new, donate)
+
+    def _prepare_slowly(self, batch, arrays, where, native, values, new, donate):
+        """Member by member: outputs not written in place get new arrays."""
+        sizes, outputs, patterns = [], [[] for _ in batch.keys], set()
+        for m, kernel in enumerate(batch.kernels):
+            member, shape, pattern = [column[m] for column in arrays], None, []
+            for k, keys in enumerate(batch.keys):
+                key, source, out = keys[m], batch.dests[k][m], batch.outputs[m][k][1]
+                target = where.get(id(source)) if source is not None else None
+                if donate and target is not None and target[2] and source.dtype == out.dtype:
+                    member.append(target)
+                    pattern.append(kernel.position.get(id(source), -1))
+                else:
+                    if shape is None:
+                        first = source if source is not None else (kernel.arrays or [None])[0]
+                        shape = tuple(native[id(first)].shape) if first is not None else ()
+                    buffer = np.empty(shape, out.dtype)
+                    new[key] = buffer
+                    member.append((buffer.ctypes.data, buffer.size, True))
+                    pattern.append(-1)
+                outputs[k].append(member[-1][0])
+            patterns.add(tuple(pattern))
+            sizes.append(common_size([size for _, size, _ in member]))
+        inplace = patterns.pop() if len(patterns) == 1 else ()
+        addresses = [[w[0] for w in column] for column in arrays]
+        scalars = batch.scalars(values, range(len(batch.kernels)))
+        return sizes, addresses, outputs, scalars, inplace
+
+
+def _batches(members: list, out_dtypes, reduction: bool) -> list[Batch]:
+    """``members`` ``(kernel, outputs)`` grouped into batches by ``batch_key``."""
+    keyed: dict = {}
+    for kernel, outputs in members:
+        dtypes = out_dtypes(outputs)
+        keyed.setdefault(batch_key(kernel, dtypes), (dtypes, []))[1].append((kernel, outputs))
+    return [Batch(group, dtypes, reduction) for dtypes, group in keyed.values()]
 
 
 def _ndim(x) -> int:
@@ -228,7 +320,7 @@ def flat_compatible(step, params, grads, state) -> bool:
     except Unsupported:
         return False
     memo: dict = {}
-    kinds = {(k.text, tuple(_structure(s, memo) for s in k.scalars)) for k, _ in plan.groups}
+    kinds = {(tuple(k.body), tuple(_structure(s, memo) for s in k.scalars)) for k, _ in plan.groups}
     return len(kinds) <= 1
 
 
@@ -271,16 +363,3 @@ def _group(elementwise):
     for key, out in elementwise:
         groups.setdefault(find(key), []).append((key, out))
     return list(groups.values())
-
-
-def _flat_view(x) -> np.ndarray:
-    if not (isinstance(x, np.ndarray) and x.flags.c_contiguous):
-        raise Unsupported("the fused step needs C-contiguous NumPy arrays")
-    return x.reshape(-1)
-
-
-def _common_size(arrays) -> int:
-    sizes = {a.size for a in arrays}
-    if len(sizes) > 1:
-        raise Unsupported(f"the fused step combines leaves of different sizes {sorted(sizes)}")
-    return sizes.pop() if sizes else 0

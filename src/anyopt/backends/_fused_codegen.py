@@ -1,4 +1,4 @@
-"""Numba source code for one fused pass over a group of element-wise outputs."""
+"""Numba source code for fused passes over groups of element-wise outputs (or sums)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ _INFIX = {
 
 
 class KernelSource:
-    """Builds ``def kernel(n, arrays..., outputs..., scalars...)`` for one group."""
+    """The loop body of one fused pass: arrays ``a{k}``, scalars ``s{k}``, outputs ``o{k}``."""
 
     def __init__(self, arrays: list[Sym], scalars: list[Sym]):
         self.names: dict[int, str] = {}
@@ -90,38 +90,71 @@ class KernelSource:
         self.body.append(f"{name} = {cast}({expr})")
         return name
 
-    def elementwise(self, outputs: list[Sym]) -> str:
-        """A kernel writing ``outputs[k]`` into its ``k``-th output array."""
-        loads = [f"        a{k}_ = a{k}[i]" for k in range(len(self.arrays))]
-        for k in range(len(self.arrays)):
-            self.names[id(self.arrays[k])] = f"a{k}_"
+    def elementwise(self, outputs: list[Sym]) -> list[str]:
+        """The loop body computing element ``i`` of ``outputs[k]`` into ``o{k}[i]``."""
+        loads = self._loads()
         results = [self.ref(o, o.dtype) for o in outputs]
-        stores = [f"        o{k}[i] = {r}" for k, r in enumerate(results)]
-        params = self._params(len(outputs))
-        lines = [f"def kernel(n, {params}):", "    for i in numba.prange(n):"]
-        lines += loads + [f"        {line}" for line in self.body] + stores
-        return "\n".join(lines) + "\n"
+        return loads + self.body + [f"o{k}[i] = {r}" for k, r in enumerate(results)]
 
-    def reduction(self, expr: Sym) -> str:
-        """A kernel returning the float64 sum of ``expr`` over the group's elements."""
-        loads = [f"        a{k}_ = a{k}[i]" for k in range(len(self.arrays))]
-        for k in range(len(self.arrays)):
-            self.names[id(self.arrays[k])] = f"a{k}_"
+    def reduction(self, expr: Sym) -> list[str]:
+        """The loop body adding element ``i`` of ``expr`` to the float64 ``acc``."""
+        loads = self._loads()
         result = self.ref(expr, expr.dtype)
-        lines = [
-            f"def kernel(n, {self._params(0)}):",
-            "    acc = 0.0",
-            "    for i in numba.prange(n):",
-        ]
-        lines += loads + [f"        {line}" for line in self.body]
-        lines += [f"        acc += np.float64({result})", "    return acc"]
-        return "\n".join(lines) + "\n"
+        return loads + self.body + [f"acc += np.float64({result})"]
 
-    def _params(self, n_out: int) -> str:
-        names = [f"a{k}" for k in range(len(self.arrays))]
-        names += [f"o{k}" for k in range(n_out)]
-        names += [f"s{k}" for k in range(len(self.scalars))]
-        return ", ".join(names) or "_unused"
+    def _loads(self) -> list[str]:
+        for k, a in enumerate(self.arrays):
+            self.names[id(a)] = f"a{k}_"
+        return [f"a{k}_ = a{k}[i]" for k in range(len(self.arrays))]
+
+
+def batched_kernel(
+    body: list[str],
+    arrays: list,
+    outputs: list,
+    shared: list[bool],
+    reduction: bool,
+    inplace: tuple = (),
+) -> str:
+    """``def kernel(parts, table, A.., O.., S.., partial)``: runs ``body`` over many members.
+
+    Row ``r`` of ``table`` is (member, start, stop), a slice of one member's elements (the
+    loop runs from 0 on arrays that start there, so numba can drop negative-index checks);
+    ``parts`` splits the rows into one contiguous run per thread. ``A{k}[m]`` / ``O{k}[m]``
+    are the addresses of member ``m``'s ``k``-th input / output array (of dtype
+    ``arrays[k]`` / ``outputs[k]``), ``S{k}`` its ``k``-th scalar (one value for all
+    members where ``shared[k]``). Output ``k`` is written through input ``inplace[k]``'s
+    array where that is not -1 (the same address: one pointer lets LLVM vectorise the loop
+    without runtime alias checks). A reduction writes each row's float64 sum to
+    ``partial[r]``.
+    """
+    params = ["parts", "table"] + [f"A{k}" for k in range(len(arrays))]
+    params += [f"O{k}" for k in range(len(outputs))] + [f"S{k}" for k in range(len(shared))]
+    params += ["partial"] if reduction else []
+    lines = [
+        f"def kernel({', '.join(params)}):",
+        "    for part in numba.prange(parts.shape[0] - 1):",
+        "        for r in range(parts[part], parts[part + 1]):",
+        "            m, lo, n = table[r, 0], table[r, 1], table[r, 2] - table[r, 1]",
+    ]
+    for letter, dtypes in (("a", arrays), ("o", outputs)):
+        for k, d in enumerate(dtypes):
+            if letter == "o" and k < len(inplace) and inplace[k] >= 0:
+                lines.append(f"            o{k} = a{inplace[k]}")
+                continue
+            address = f"{letter.upper()}{k}[m] + lo * {np.dtype(d).itemsize}"
+            pointer = f"as_pointer({address}, np.{_numba_name(d)})"
+            lines.append(f"            {letter}{k} = numba.carray({pointer}, (n,))")
+    lines += [f"            s{k} = S{k}[{0 if s else 'm'}]" for k, s in enumerate(shared)]
+    lines += ["            acc = 0.0"] if reduction else []
+    lines += ["            for i in range(n):"] + [f"                {x}" for x in body]
+    lines += ["            partial[r] = acc"] if reduction else []
+    return "\n".join(lines) + "\n"
+
+
+def _numba_name(dtype) -> str:
+    name = np.dtype(dtype).name
+    return "bool_" if name == "bool" else name
 
 
 def _operand_dtype(args) -> np.dtype:

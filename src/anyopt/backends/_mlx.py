@@ -210,6 +210,13 @@ def host_views(leaves):
     return [np.asarray(x) if isinstance(x, mx.array) else x for x in leaves]
 
 
+def host_pointers(leaves):
+    """(address, size, writable) of each array's host buffer (the fused kernels' inputs)."""
+    from anyopt.backends import _numpy
+
+    return _numpy.host_pointers(host_views(leaves))
+
+
 def from_host(x):
     return mx.array(x)
 

@@ -147,15 +147,10 @@ def empty(n: int, d):
     return np.empty(n, dtype=d)
 
 
-def pack(leaves, out):
-    """Copies ``leaves`` end to end into the 1-D array ``out``."""
-    return np.concatenate([np.ravel(x) for x in leaves], out=out)
-
-
-def unpack_into(buffer, leaves, offsets):
-    """Copies consecutive slices of ``buffer`` back into ``leaves`` (in place)."""
-    for x, (start, stop) in zip(leaves, offsets):
-        np.copyto(x, buffer[start:stop].reshape(np.shape(x)))
+def copy_leaves(targets, sources):
+    """``targets[i][...] = sources[i]`` for every ``i``."""
+    for target, source in zip(targets, sources):
+        np.copyto(target, source)
 
 
 def view(buffer, start: int, stop: int, shape):
@@ -172,6 +167,18 @@ def host_fusable() -> bool:
 
 def host_views(leaves):
     return leaves
+
+
+def host_pointers(leaves):
+    """(address, size, writable) of each C-contiguous array (the fused kernels' inputs)."""
+    from anyopt.backends._trace import Unsupported
+
+    out = []
+    for x in leaves:
+        if not (isinstance(x, np.ndarray) and x.flags.c_contiguous):
+            raise Unsupported("the fused step needs C-contiguous NumPy arrays")
+        out.append((x.ctypes.data, x.size, x.flags.writeable))
+    return out
 
 
 def from_host(x):

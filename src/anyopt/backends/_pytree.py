@@ -43,20 +43,28 @@ def _node(x: Any):
     return None
 
 
+_LEAF_TYPES: set = set()  # types ``_node`` found to be leaves (it decides by type alone)
+
+
 def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None):
     """Returns ``(leaves, treedef)``; treedefs compare equal iff structures match."""
     leaves: list = []
+    leaf_types = _LEAF_TYPES
 
     def rec(x):
         if is_leaf is not None and is_leaf(x):
             leaves.append(x)
             return _LEAF
+        if type(x) in leaf_types:
+            leaves.append(x)
+            return _LEAF
         node = _node(x)
         if node is None:
+            leaf_types.add(type(x))
             leaves.append(x)
             return _LEAF
         kind, meta, children = node
-        return (kind, meta, tuple(rec(c) for c in children))
+        return (kind, meta, tuple([rec(c) for c in children]))
 
     treedef = rec(tree)
     return leaves, treedef

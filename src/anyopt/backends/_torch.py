@@ -296,18 +296,10 @@ def empty(n: int, d):
     return torch.empty(n, dtype=d)
 
 
-def pack(leaves, out):
-    """Copies ``leaves`` end to end into the 1-D tensor ``out``."""
+def copy_leaves(targets, sources):
+    """``targets[i][...] = sources[i]`` for every ``i``, in one multi-tensor call."""
     with torch.no_grad():
-        return torch.cat([x.reshape(-1) for x in leaves], out=out)
-
-
-def unpack_into(buffer, leaves, offsets):
-    """Copies consecutive slices of ``buffer`` back into ``leaves`` (in place)."""
-    with torch.no_grad():
-        torch._foreach_copy_(
-            list(leaves), [buffer[a:b].view(x.shape) for x, (a, b) in zip(leaves, offsets)]
-        )
+        torch._foreach_copy_(list(targets), list(sources))
 
 
 def view(buffer, start: int, stop: int, shape):
@@ -334,6 +326,24 @@ def host_views(leaves):
                 raise Unsupported("the fused step needs CPU tensors NumPy can view")
             x = x.detach().numpy()
         out.append(x)
+    return out
+
+
+_HOST_DTYPES = frozenset(
+    (torch.float64, torch.float32, torch.float16, torch.int64, torch.int32, torch.int16)
+    + (torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)
+)
+
+
+def host_pointers(leaves):
+    """(address, size, writable) of each contiguous CPU tensor (the fused kernels' inputs)."""
+    from anyopt.backends._trace import Unsupported
+
+    out = []
+    for x in leaves:
+        if not (x.is_cpu and x.dtype in _HOST_DTYPES and x.is_contiguous()):
+            raise Unsupported("the fused step needs contiguous CPU tensors NumPy can view")
+        out.append((x.data_ptr(), x.numel(), True))
     return out
 
 

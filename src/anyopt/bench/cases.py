@@ -23,9 +23,12 @@ _MARK = "ANYOPT_BENCH_RESULT "
 
 
 def variants(framework: str, opt: str, workload: Any) -> list[Variant]:
-    """The framework's native peers followed by anyopt's step modes."""
+    """The framework's native peers, anyopt's step modes, then (torch) ``anyopt.torch``."""
     mod = importlib.import_module(f"anyopt.bench.peers_{framework}")
-    return mod.peers(opt, workload) + anyopt_variants(mod, opt, workload)
+    out = mod.peers(opt, workload) + anyopt_variants(mod, opt, workload)
+    if framework == "torch":
+        out += importlib.import_module("anyopt.bench.adapter_torch").variants(opt, workload)
+    return out
 
 
 def excluded(framework: str, v: Variant, patterns: Sequence[str]) -> bool:

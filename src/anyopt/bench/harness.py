@@ -165,7 +165,10 @@ def anyopt_variants(fw: ModuleType, opt: str, workload: Any) -> list[Variant]:
             cell[0], cell[1] = step(cell[0], grads, cell[1])
             fw.sync(cell)
 
-        return Runner(run, lambda: cell[1], lambda: cell[0])
+        def by_name() -> Any:
+            return step.unflatten(cell[0]) if mode == "flat params" else cell[0]
+
+        return Runner(run, lambda: cell[1], by_name)
 
     return [
         Variant(fw.FRAMEWORK, "anyopt", mode, lambda m=mode: build(m), compiled=True)
