@@ -45,6 +45,8 @@ def step_modes(framework: str) -> list[str]:
         return ["reference", "compiled", *fused, "flat"]
     if framework == "mlx" and _module("_fused").available() and backends.load("mlx").host_fusable():
         return ["reference", "compiled", "fused"]
+    if framework == "jax" and _module("_fused_xla").available():
+        return ["reference", "compiled", "fused"]
     return ["reference", "compiled"]
 
 
@@ -63,6 +65,8 @@ class _Direct:
         self.tx, self.reference = tx, reference_step(tx)
         if mode == "compiled":
             self.run = backends.load(framework).compile_step(self.reference, donate)
+        elif mode == "fused" and framework == "jax":
+            self.run = _module("_fused_xla").XlaFusedRunner(self.reference, donate)
         elif mode == "fused":
             self.run = _FusedRunner(self.reference, donate, backends.load(framework))
         else:

@@ -145,6 +145,20 @@ def compile_step(step, donate: bool):
     return jax.jit(step, donate_argnums=(0, 2) if donate else ())
 
 
+def host_views(leaves):
+    """The leaves, checked to be arrays the fused step can run on: in CPU memory, of a
+    dtype numba has (the fused step on JAX runs inside XLA: it needs no NumPy views)."""
+    from anyopt.backends._trace import Unsupported
+
+    for x in leaves:
+        if isinstance(x, jax.Array):
+            if x.dtype in (jnp.bfloat16, jnp.float16):
+                raise Unsupported("the fused step cannot compute in float16 or bfloat16")
+            if {d.platform for d in x.devices()} != {"cpu"}:
+                raise Unsupported("the fused step on JAX needs arrays in CPU memory")
+    return leaves
+
+
 def concat(leaves):
     return jnp.concatenate([jnp.ravel(x) for x in leaves])
 
