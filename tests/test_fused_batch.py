@@ -145,3 +145,34 @@ def test_torch_tensors_are_stepped_through_their_own_memory():
         torch.testing.assert_close(params[k], ref[k], rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="mode 'fused' cannot run.*contiguous CPU tensors"):
         step({k: v.t() if v.ndim > 1 else v[::2] for k, v in params.items()}, grads, state)
+
+
+def test_jax_fused_step_writes_into_the_donated_buffers():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    tx = anyopt.adam(1e-2)
+    start = _same_sizes(6, 9)
+    params = {k: jnp.asarray(v) for k, v in start.items()}
+    ref = {k: jnp.asarray(v) for k, v in start.items()}
+    pointers = {k: v.unsafe_buffer_pointer() for k, v in params.items()}
+    step = anyopt.make_step(tx, "fused")
+    state, ref_state = step.init(params), tx.init(ref)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        grads = {k: jnp.asarray(rng.normal(size=v.shape), jnp.float32) for k, v in start.items()}
+        params, state = step(params, grads, state)
+        updates, ref_state = tx.update(grads, ref_state, ref)
+        ref = anyopt.apply_updates(ref, updates)
+    for k in ref:
+        assert params[k].unsafe_buffer_pointer() == pointers[k]  # updated in place
+        np.testing.assert_allclose(np.asarray(params[k]), np.asarray(ref[k]), rtol=1e-6)
+
+
+def test_auto_on_jax_fuses_large_leaves_only():
+    jax = pytest.importorskip("jax")
+    large = {"w": jax.numpy.zeros(1 << 17), "b": jax.numpy.zeros(1 << 17)}
+    small = {f"w{i}": jax.numpy.zeros(10) for i in range(20)}
+    for tree, mode in ((large, "fused"), (small, "compiled")):
+        step = anyopt.make_step(anyopt.adam(1e-3))
+        step.init(tree)
+        assert step.mode == mode

@@ -7,8 +7,9 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 - ``"compiled"``: the whole step under the framework's compiler, compiled once per tree
   structure: ``jax.jit`` with donation, ``torch.compile`` writing in place, ``mx.compile``.
 - ``"fused"`` (NumPy; torch and MLX arrays in CPU memory that NumPy can view, so no
-  bfloat16; needs numba, so no float16): the step traced once and run as parallel loops
-  that read each input once and write parameters and state in place.
+  bfloat16; JAX arrays on the CPU, inside ``jax.jit`` as XLA FFI calls; needs numba, so no
+  float16): the step traced once and run as parallel loops that read each input once and
+  write parameters and state in place (leaves that run the same code: one batched loop).
 - ``"flat"`` (NumPy, torch): leaves packed into one buffer per dtype and the step run once
   per buffer (fused or compiled); for many small leaves. Only for steps that treat every
   leaf alike (checked by tracing); its state is that of the flat buffers.
@@ -211,7 +212,10 @@ class Step:
         flat_ok = "fused" not in available or _host_ok(params, framework)
         if "flat" in available and small and flat_ok and _flat_compatible(self.tx, params):
             return "flat"
-        if "fused" in available and _fused_ok(self.tx, params, framework):
+        # On JAX each leaf is an operand of an XLA custom call: for many small leaves the
+        # call costs more than XLA's own loops.
+        fused_pays = framework != "jax" or not small
+        if "fused" in available and fused_pays and _fused_ok(self.tx, params, framework):
             return "fused"
         return "reference" if framework == "numpy" else "compiled"
 
