@@ -288,3 +288,16 @@ def test_float32_moments_of_low_precision_params(framework, dtype):
         for a, e in zip(_tree.leaves(params), _tree.leaves(ref)):
             a, e = _as_float64(a), _as_float64(e)
             np.testing.assert_allclose(a, e, rtol=2**-7, err_msg=mode)  # a low-precision ulp
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_flat_step_rejects_a_gradient_of_another_shape(framework):
+    if framework not in FRAMEWORKS or "flat" not in anyopt.step_modes(framework):
+        pytest.skip(f"no flat mode on {framework} here")
+    backend = Backend(framework)
+    step = anyopt.make_step(anyopt.sgd(0.1), "flat")
+    params = backend.tree({"a": np.zeros((2, 3), np.float32), "b": np.zeros(4, np.float32)})
+    state = step.init(params)
+    grads = backend.tree({"a": np.zeros((3, 2), np.float32), "b": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) does not fit .* shape \(2, 3\)"):
+        step(params, grads, state)
