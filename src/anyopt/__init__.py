@@ -15,6 +15,8 @@ from anyopt import (
     tree_utils,
 )
 from anyopt import microbatching as microbatching  # public like optax's, not in __all__
+from anyopt import monte_carlo as monte_carlo  # optax 0.1's module, removed in optax 0.2
+from anyopt import second_order as second_order  # public like optax's, not in __all__
 from anyopt._base import (
     EmptyState,
     GradientTransformation,
@@ -104,6 +106,7 @@ from anyopt.losses import (
     kl_divergence,
     l2_loss,
     log_cosh,
+    ntxent,
     safe_softmax_cross_entropy,
     sigmoid_binary_cross_entropy,
     sigmoid_focal_loss,
@@ -340,6 +343,7 @@ __all__ = [
     "noisy_sgd",
     "normalize_by_update_norm",
     "novograd",
+    "ntxent",
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",

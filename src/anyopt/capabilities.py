@@ -18,6 +18,15 @@ GAPS: dict[str, dict[str, str]] = {
     "scale_by_zoom_linesearch": {"numpy": NO_AUTODIFF},
     "contrib.hutchinson_estimator_diag_hessian": {"numpy": NO_AUTODIFF},
     "microbatching.micro_grad": {"numpy": NO_AUTODIFF},
+    "monte_carlo.score_function_jacobians": {"numpy": NO_AUTODIFF},
+    "monte_carlo.pathwise_jacobians": {"numpy": NO_AUTODIFF},
+    "monte_carlo.control_variates_jacobians": {"numpy": NO_AUTODIFF},
+    "monte_carlo.control_delta_method": {"numpy": NO_AUTODIFF},
+    "second_order.hvp": {"numpy": NO_AUTODIFF},
+    "second_order.hessian_diag": {"numpy": NO_AUTODIFF},
+    "second_order.fisher_diag": {"numpy": NO_AUTODIFF},
+    "second_order.hutchinson_diag": {"numpy": NO_AUTODIFF},
+    "second_order.hutchinson_estimator": {"numpy": NO_AUTODIFF},
 }
 
 # Parity with optax holds to fp32 rtol 1e-5 unless listed here: name -> (rtol, reason).
