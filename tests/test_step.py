@@ -16,6 +16,10 @@ from optax_cases import BLOCK_STEP, CASES, CORE_CASES, OPTIMIZERS, gap
 # step is fused) modes run a representative subset; its fused mode runs every case.
 TORCH_CASES = ["adam", "chain", "lion", "rmsprop/centered_momentum", "sgd/nesterov", "signum"]
 STEPS = 4
+# JAX's fused core cases outside the slow set: optimizers, a global norm (sums), a mask and
+# a schedule.
+JAX_FUSED_SAMPLE = ["adam", "adam/schedule", "chain", "clip_by_global_norm", "lion", "masked"]
+JAX_FUSED_SAMPLE += ["rmsprop/centered_momentum", "sgd/nesterov"]
 
 
 def scaled(case):
@@ -33,8 +37,12 @@ def fast_cases():
                 continue
             names = TORCH_CASES if (framework, mode) == ("torch", "compiled") else sorted(CASES)
             for case in names:
-                # Every case runs NumPy's fused mode; the family cases' other modes are slow.
+                # Every case runs NumPy's fused mode; the family cases' other modes are slow,
+                # and so are JAX's fused core cases outside a sample (each compiles an XLA
+                # FFI handler with numba: seconds per case).
                 slow = case not in CORE_CASES and (framework, mode) != ("numpy", "fused")
+                if (framework, mode) == ("jax", "fused") and case not in JAX_FUSED_SAMPLE:
+                    slow = True
                 marks = [pytest.mark.slow] if slow else []
                 yield pytest.param(
                     framework, mode, case, id=f"{framework}-{mode}-{case}", marks=marks
