@@ -84,6 +84,8 @@ def _cases():
     middle[:, 2] = 1.0  # a padded frame inside the sequence
     out_of_range = feasible["labels"].copy()
     out_of_range[0, 0], out_of_range[1, 1] = 7, -1
+    for case in (mixed, feasible, last_blank, big):  # each batch has repeated labels
+        assert (case["labels"][:, 1:] == case["labels"][:, :-1]).any()
     return {
         "mixed": (mixed, {}),
         "feasible": (feasible, {}),
@@ -194,7 +196,8 @@ def test_outputs_equal_optax(backend, name):
         assert backends.of(out).NAME == backend.name
         assert backends.dtype_name(_ops.dtype(out)) == "float32"
         assert tuple(_ops.shape(out)) == want.shape
-        np.testing.assert_allclose(backend.numpy(out), want, rtol=2e-6, atol=2e-6)
+        if want.size:  # an empty output (no labels) has only its shape to check
+            np.testing.assert_allclose(backend.numpy(out), want, rtol=2e-6, atol=2e-6)
     if backend.name != "jax":  # JAX's ctc_loss: in the gradient tests
         loss = _ours(backend, case, kwargs, fn="ctc_loss")
         np.testing.assert_allclose(backend.numpy(loss), theirs[0], rtol=2e-6, atol=2e-6)
@@ -249,7 +252,7 @@ def _textbook_alphas(case, blank):
     labels, batch, frames = case["labels"], *case["logits"].shape[:2]
     num_labels = labels.shape[1]
     phi = np.full((frames, batch, num_labels + 1), -np.inf)
-    emit = np.full((frames, batch, max(num_labels, 0)), -np.inf)
+    emit = np.full((frames, batch, num_labels), -np.inf)
     loss = np.zeros(batch)
     for b in range(batch):
         states = np.full(2 * num_labels + 1, blank)
@@ -499,5 +502,8 @@ def test_arrays_of_two_frameworks_raise_a_type_error():
 
     case, _ = CASES["feasible"]
     args = [torch.tensor(case["logits"]), *(mx.array(case[k]) for k in ARGS[1:])]
-    with pytest.raises(TypeError, match="^ctc_loss: .*different frameworks.*torch.*mlx|mlx.*torch"):
+    with pytest.raises(TypeError) as info:
         anyopt.losses.ctc_loss(*args)
+    message = str(info.value)
+    assert message.startswith("ctc_loss: ") and "different frameworks" in message
+    assert "torch" in message and "mlx" in message

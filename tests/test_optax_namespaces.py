@@ -37,16 +37,11 @@ SUBMODULES = [
 # Helpers optax's modules import for themselves (not part of its API).
 NOT_API = {"tree_utils.functools", "tree_utils.typing"}
 
-ISSUE_8 = "issue 8 (losses, second order)"
 UNSCHEDULED = "in no issue yet (noted on issue 4)"
 
 # "where.name" (top level: "name") -> the open issue that adds it.
 PENDING: dict[str, str] = {
-    "ctc_loss": ISSUE_8,
-    "ctc_loss_with_forward_probs": ISSUE_8,
     "experimental.aggregating": UNSCHEDULED,
-    "losses.ctc_loss": ISSUE_8,
-    "losses.ctc_loss_with_forward_probs": ISSUE_8,
     "perturbations.Gumbel": UNSCHEDULED,
     "perturbations.Normal": UNSCHEDULED,
     "perturbations.make_perturbed_fun": UNSCHEDULED,

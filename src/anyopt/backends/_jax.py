@@ -182,6 +182,10 @@ def stop_gradient(x):
     return jax.lax.stop_gradient(x)
 
 
+def scan(f, init, xs):
+    return jax.lax.scan(f, init, xs)
+
+
 def while_loop(cond_fn, body_fn, init):
     return jax.lax.while_loop(cond_fn, body_fn, init)
 

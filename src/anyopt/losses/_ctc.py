@@ -1,84 +1,17 @@
 """Connectionist temporal classification (CTC) losses (optax.losses' ``ctc_loss`` pair).
 
-The forward (alpha) recursion of Graves et al. runs in log space over the time axis:
-``jax.lax.scan`` under JAX (so it jits and differentiates as optax does), a Python loop over
-time steps elsewhere, vectorised over the batch and the label positions on every framework.
+Input checks and the public functions; the recursion itself is in ``_ctc_forward``.
 """
 
 from __future__ import annotations
 
 import operator
-import sys
 from typing import Any
 
 from anyopt import _ops, backends
-from anyopt.losses import _math
+from anyopt.losses import _ctc_forward, _math
 
 Array = Any
-
-
-def _log_add(a, b):
-    r""":math:`\log(e^a + e^b) = h + \log(1 + e^{l - h})` with :math:`h, l` the larger and
-    smaller operand (``jnp.logaddexp``'s numbers). Choosing ``h`` with a ``where`` gives each
-    operand its exact weight, 1/2 each at a tie, on every framework; a NaN gap (both operands
-    the same infinity, or a NaN) gives ``a + b``."""
-    a_larger = a >= b
-    high = _ops.where(a_larger, a, b)
-    low = _ops.where(a_larger, b, a)
-    gap = low - high
-    return _ops.where(_ops.isnan(gap), a + b, high + _ops.log1p(_ops.exp(gap)))
-
-
-def _with_tail(phi, tail_score):
-    """``phi`` with ``phi[:, 1:]`` log-added to ``tail_score`` (``phi[:, 0]`` unchanged)."""
-    tail = _log_add(phi[:, 1:], tail_score)
-    return _ops.concatenate([phi[:, :1], tail], axis=1)
-
-
-def _alpha_step(carry, frame, skip_penalty, blank_penalty):
-    """One time step of the forward recursion (see :func:`ctc_loss_with_forward_probs`)."""
-    phi, emit = carry
-    emit_logprob, blank_logprob, pad = frame
-    # Leaving label n for the "after n + 1 labels" state costs no frame, unless the next
-    # label repeats label n (then a blank must come between them).
-    phi_reached = _with_tail(phi, emit + skip_penalty)
-    next_emit = _log_add(phi_reached[:, :-1] + emit_logprob, emit + emit_logprob)
-    next_phi = phi_reached + blank_logprob
-    # Before a repeated label the blank after label n is reached only from emitting n.
-    next_phi = _with_tail(next_phi, emit + blank_logprob + blank_penalty)
-    # A padded frame leaves the state as it was.
-    next_emit = pad * emit + (1.0 - pad) * next_emit
-    next_phi = pad * phi + (1.0 - pad) * next_phi
-    return next_phi, next_emit
-
-
-def _native_scan(b):
-    """``jax.lax.scan`` for JAX arrays (a backend ``scan`` hook wins once one exists), else
-    None. JAX is already imported whenever its arrays reach us: nothing is imported here."""
-    scan = getattr(b, "scan", None)
-    if scan is None and b.NAME == "jax":
-        scan = sys.modules["jax"].lax.scan
-    return scan
-
-
-def _at_time(x, t: int):
-    """``x[t]``, written as a slice and a reshape: MLX 0.32's gradient of an integer index
-    into an empty array (no labels) dies with a floating-point exception."""
-    return _ops.reshape(x[t : t + 1], _math.shape_of(x)[1:])
-
-
-def _scan_alphas(step, init, frames):
-    """Runs ``step`` over the leading (time) axis of ``frames``; returns the stacked carries."""
-    scan = _native_scan(backends.of(frames[0]))
-    if scan is not None:
-        _, stacked = scan(lambda carry, frame: (step(carry, frame),) * 2, init, frames)
-        return stacked
-    carry, phis, emits = init, [], []
-    for t in range(_math.shape_of(frames[0])[0]):
-        carry = step(carry, tuple(_at_time(x, t) for x in frames))
-        phis.append(carry[0])
-        emits.append(carry[1])
-    return _ops.stack(phis), _ops.stack(emits)
 
 
 def _on_one_framework(fn, arrays):
@@ -200,43 +133,19 @@ def _ctc(fn, logits, logit_paddings, labels, label_paddings, blank_id, log_epsil
     arrays = _on_one_framework(fn, [logits, logit_paddings, labels, label_paddings])
     logits, logit_paddings, labels, label_paddings = arrays
     blank_id = _check_inputs(fn, logits, logit_paddings, labels, label_paddings, blank_id)
-    batch, _, num_classes = _math.shape_of(logits)
-    num_labels = _math.shape_of(labels)[1]
-    wide = backends.dtype_name(_ops.dtype(logits)) == "float64"
-    compute = "float64" if wide else "float32"
-    if not _ops.is_floating(logits):
-        logits = _ops.astype(logits, "float32")  # as jax.nn.log_softmax promotes integers
-    logprobs = _ops.astype(_math.log_softmax(logits, -1), compute)  # [B, T, K]
-
-    # Per frame: log-probabilities of each label (a one-hot product) and of the blank.
-    one_hot = _ops.astype(_math.one_hot_mask(labels, num_classes, -1), compute)  # [B, N, K]
-    emit_logprobs = _ops.matmul(logprobs, _ops.swapaxes(one_hot, 1, 2))  # [B, T, N]
-    blank_logprobs = logprobs[:, :, blank_id : blank_id + 1]  # [B, T, 1]
-    pads = _ops.expand_dims(_ops.astype(logit_paddings, compute), -1)  # [B, T, 1]
-    frames = tuple(_ops.swapaxes(x, 0, 1) for x in (emit_logprobs, blank_logprobs, pads))
-
-    zeros = _ops.zeros((batch, 1), compute, like=logprobs)
-    log_epsilon = _ops.like(log_epsilon, zeros)
-    repeats = _ops.astype(labels[:, :-1] == labels[:, 1:], compute)
-    repeats = _ops.concatenate([repeats, zeros], axis=1)  # [B, N]: r_n, 0 for the last
-    skip_penalty, blank_penalty = log_epsilon * repeats, log_epsilon * (1.0 - repeats)
-
-    impossible = _ops.zeros((batch, num_labels), compute, like=logprobs) + log_epsilon
-    init = (_ops.concatenate([zeros, impossible], axis=1), impossible)
-
-    def step(carry, frame):
-        return _alpha_step(carry, frame, skip_penalty, blank_penalty)
-
-    logalpha_phi, logalpha_emit = _scan_alphas(step, init, frames)
-    last = _math.shape_of(logalpha_phi)[0] - 1
-    final_phi = _with_tail(_at_time(logalpha_phi, last), _at_time(logalpha_emit, last))
-    logalpha_phi = _ops.concatenate([logalpha_phi[:-1], _ops.expand_dims(final_phi, 0)], 0)
-
-    padded = _ops.astype(_ops.sum(label_paddings, axis=1), "int32")
-    label_lengths = num_labels - padded
-    at_length = _ops.astype(_math.one_hot_mask(label_lengths, num_labels + 1, -1), compute)
-    per_seq_loss = -_ops.sum(final_phi * at_length, axis=1)
-    return per_seq_loss, logalpha_phi, logalpha_emit
+    if _math.shape_of(labels)[1] > 0:
+        return _ctc_forward.forward_probs(
+            logits, logit_paddings, labels, label_paddings, blank_id, log_epsilon
+        )
+    # No labels: one padded label changes none of the outputs kept, and keeps empty arrays
+    # out of the recursion (MLX 0.32 can hang evaluating a graph of empty arrays).
+    batch = _math.shape_of(logits)[0]
+    labels = _ops.zeros((batch, 1), "int32", like=logits)
+    label_paddings = _ops.zeros((batch, 1), "float32", like=logits) + 1.0
+    loss, phi, emit = _ctc_forward.forward_probs(
+        logits, logit_paddings, labels, label_paddings, blank_id, log_epsilon
+    )
+    return loss, phi[:, :, :1], emit[:, :, :0]
 
 
 @_math.quiet
