@@ -161,3 +161,35 @@ def test_bench_redraws_reports_from_json(bench, tmp_path, capsys):
     assert (tmp_path / "bench.png").read_bytes().startswith(PNG_MAGIC)
     assert (tmp_path / "bench.md").read_text() == (out / "bench.md").read_text()
     assert json.loads((tmp_path / "bench.json").read_text()) == data
+
+
+def test_variants_are_timed_in_turns_and_a_failing_one_is_reported():
+    calls: list = []
+
+    def build(name: str, fail_at: int | None = None):
+        def make():
+            count = [0]
+
+            def step():
+                count[0] += 1
+                calls.append(name)
+                if fail_at is not None and count[0] >= fail_at:
+                    raise RuntimeError(f"{name} broke")
+
+            return harness.Runner(step, lambda: {"m": np.zeros(4, np.float32)}, dict)
+
+        return make
+
+    settings = harness.Settings(warmup=1, compiled_warmup=1, repeat=4, min_time=0.0)
+    names = ["a", "b", "c"]
+    vs = [harness.Variant("numpy", "peer", n, build(n)) for n in names]
+    vs.append(harness.Variant("numpy", "peer", "late", build("late", fail_at=3)))
+    vs.append(harness.Variant("numpy", "peer", "missing", None, note="n/a"))
+    results = harness.measure_in_turns(vs, settings)
+    assert calls[:4] == ["a", "b", "c", "late"]  # every warm-up first
+    # each repetition starts one further along; "late" fails in repetition 1 and is dropped
+    assert calls[4:] == [*"abc", "late", *"bc", "late", *"acababc"]
+    for res in results[:3]:
+        assert len(res.samples_ms) == 4 and res.ms is not None and res.state_bytes == 16
+    assert results[3].ms is None and "late broke" in results[3].note
+    assert results[4].ms is None and results[4].note == "n/a"

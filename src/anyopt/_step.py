@@ -101,7 +101,16 @@ class _FusedRunner:
             new_p, new_s = plan.run_native(self.backend, [ls for ls, _ in flat], self.donate)
         except _module("_trace").Unsupported as e:  # raised before anything is written
             raise ValueError(f"make_step: mode 'fused' cannot run on these arrays: {e}") from e
-        return backends.unflatten(plan.def_p, new_p), backends.unflatten(plan.def_s, new_s)
+        return _rebuilt(params, flat[0][0], plan.def_p, new_p), _rebuilt(
+            state, flat[2][0], plan.def_s, new_s
+        )
+
+
+def _rebuilt(tree, leaves: list, treedef, new_leaves: list):
+    """``tree`` itself when every leaf was updated in place, else the new tree."""
+    if len(leaves) == len(new_leaves) and all(a is b for a, b in zip(leaves, new_leaves)):
+        return tree
+    return backends.unflatten(treedef, new_leaves)
 
 
 def _leaf_signature(x) -> tuple:

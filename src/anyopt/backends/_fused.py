@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from anyopt import backends
-from anyopt.backends import _numpy, _trace
+from anyopt.backends import _trace
 from anyopt.backends._fused_batch import Batch, batch_key, common_size
 from anyopt.backends._fused_codegen import KernelSource
+from anyopt.backends._fused_scalars import compile_scalars
 from anyopt.backends._trace import Sym, Unsupported
 
 backends._BY_TYPE[Sym] = _trace
-_SCALAR_OPS = {**_trace._UNARY, **_trace._BINARY}
 
 
 def available() -> bool:
@@ -120,6 +120,7 @@ class Plan:
         sums = [(self.reductions[id(x)], x) for x in self.scalar_order if x.op == "sum"]
         self.sum_batch = {id(x): b for b in _batches(sums, lambda x: (), True) for x in b.outputs}
         self.arrays = [s for s in self.inputs.values() if not s.scalar]
+        self._slots = None
 
     def _symbolize(self, tree, role):
         leaves, treedef = backends.flatten(tree)
@@ -166,28 +167,29 @@ class Plan:
         """Runs the step on ``leaves`` = [param leaves, grad leaves, state leaves] of
         ``backend``'s arrays in host memory; returns the new parameter and state leaves
         (inputs updated in place where ``donate`` allows, else new arrays)."""
-        values, native = {}, {}
-        for (role, i), s in self.inputs.items():
-            native[id(s)] = leaves[role][i]
-            if s.scalar:
-                out = backend.host_views([leaves[role][i]])[0]
-                values[id(s)] = out[()] if isinstance(out, np.ndarray) else out
+        if self._slots is None:
+            self._ready_to_run()
+        native = {sid: leaves[role][i] for sid, role, i in self._slots}
+        values = {
+            sid: self._read_scalar(backend, leaves[role][i], key)
+            for sid, role, i, key in self._scalar_slots
+        }
         pointers = backend.host_pointers([native[id(s)] for s in self.arrays])
         where = {id(s): p for s, p in zip(self.arrays, pointers)}
         sums: dict = {}
-        for x in self.scalar_order:
-            if x.op == "sum":
-                if id(x) not in sums:
-                    self._run_sums(self.sum_batch[id(x)], where, values, sums)
-                values[id(x)] = sums[id(x)]
-            elif x.op != "in":
-                values[id(x)] = self._scalar(x, values)
+
+        def total(x_id):
+            if x_id not in sums:
+                self._run_sums(self.sum_batch[x_id], where, values, sums)
+            return sums[x_id]
+
+        with np.errstate(all="ignore"):
+            self._scalar_program(values, total)
         new: dict = {}
         runs = [self._prepare_batch(b, where, native, values, new, donate) for b in self.batches]
         for batch, args in zip(self.batches, runs):  # all checked: now write
             batch.run(*args)
-        for key, out in self.scalar_outputs:
-            new[key] = values[id(out)]
+        self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host
             new = {key: backend.from_host(x) for key, x in new.items()}
         outs = []
@@ -201,17 +203,43 @@ class Plan:
             )
         return outs[0], outs[1]
 
-    def _scalar(self, x, values):
-        """Evaluates one scalar node (not a sum) with NumPy, as the reference step would."""
-        args = [values[id(a)] if isinstance(a, Sym) else a for a in x.args]
-        if x.op in ("const", "cast"):
-            return _numpy.astype(args[0], x.dtype)
-        if x.op == "where":
-            return np.where(*args)[()]
-        if x.op == "fill":
-            return x.dtype.type(args[0])
-        with np.errstate(all="ignore"):
-            return _SCALAR_OPS[x.op](*args)
+    def _ready_to_run(self):
+        """What ``run_native`` reuses every step: input slots, the scalar program, and
+        the host views of 0-d inputs."""
+        self._slots = [(id(s), role, i) for (role, i), s in self.inputs.items()]
+        self._scalar_slots = [
+            (id(s), r, i, (r, i)) for (r, i), s in self.inputs.items() if s.scalar
+        ]
+        self._scalar_program = compile_scalars(self.scalar_order)
+        self._views: dict = {}
+
+    def _read_scalar(self, backend, leaf, key):
+        """A 0-d input's value, read through a host view kept while the leaf (and its
+        memory, where the backend can tell) stays the same."""
+        stamp = backend.storage_stamp(leaf) if hasattr(backend, "storage_stamp") else None
+        cached = self._views.get(key)
+        if cached is None or cached[0] is not leaf or cached[2] != stamp:
+            cached = self._views[key] = (leaf, backend.host_views([leaf])[0], stamp)
+        view = cached[1]
+        return view[()] if isinstance(view, np.ndarray) else view
+
+    def _write_scalars(self, backend, values, new, donate):
+        """Scalar outputs: a leaf the step passes through unchanged stays the same object;
+        with ``donate``, on backends whose 0-d host views write through (torch), a new
+        value is written into its destination's memory; else it is a new array."""
+        in_place = donate and getattr(backend, "SCALARS_IN_PLACE", False)
+        written = set()
+        for key, out in self.scalar_outputs:
+            dest = self.dest[key]
+            if out is dest:
+                continue
+            if in_place and dest is not None and dest.scalar and dest.dtype == out.dtype:
+                leaf, view, stamp = self._views[dest.leaf]
+                if stamp is not None and stamp not in written and view.flags.writeable:
+                    written.add(stamp)
+                    view[()] = values[id(out)]
+                    continue
+            new[key] = values[id(out)]
 
     def _run_sums(self, batch, where, values, sums):
         """The sums of ``batch`` whose scalar arguments are known, in one pass."""

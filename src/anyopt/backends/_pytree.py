@@ -44,26 +44,37 @@ def _node(x: Any):
 
 
 _LEAF_TYPES: set = set()  # types ``_node`` found to be leaves (it decides by type alone)
+_NAMED_TUPLES: set = set()  # NamedTuple classes it has seen
 
 
 def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None):
     """Returns ``(leaves, treedef)``; treedefs compare equal iff structures match."""
     leaves: list = []
-    leaf_types = _LEAF_TYPES
+    append, leaf_types, named_tuples = leaves.append, _LEAF_TYPES, _NAMED_TUPLES
 
     def rec(x):
         if is_leaf is not None and is_leaf(x):
-            leaves.append(x)
+            append(x)
             return _LEAF
-        if type(x) in leaf_types:
-            leaves.append(x)
+        t = type(x)
+        if t in leaf_types:
+            append(x)
             return _LEAF
+        if t is dict:  # the common containers first, without building ``_node``'s tuple
+            keys = _sorted_keys(x)
+            return (dict, keys, tuple([rec(x[k]) for k in keys]))
+        if t is tuple or t is list:
+            return (t, len(x), tuple([rec(c) for c in x]))
+        if t in named_tuples:
+            return (t, None, tuple([rec(c) for c in x]))
         node = _node(x)
         if node is None:
-            leaf_types.add(type(x))
-            leaves.append(x)
+            leaf_types.add(t)
+            append(x)
             return _LEAF
         kind, meta, children = node
+        if kind is t and meta is None:
+            named_tuples.add(t)
         return (kind, meta, tuple([rec(c) for c in children]))
 
     treedef = rec(tree)

@@ -347,6 +347,14 @@ def host_pointers(leaves):
     return out
 
 
+SCALARS_IN_PLACE = True  # a 0-d tensor's NumPy view writes through (fused steps, donated)
+
+
+def storage_stamp(x):
+    """Changes when ``x`` is given other memory (``x.data = ...``): cached views are stale."""
+    return x.data_ptr() if isinstance(x, torch.Tensor) else None
+
+
 def from_host(x):
     import numpy as np
 

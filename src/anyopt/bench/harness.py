@@ -61,36 +61,66 @@ class Result:
 
 def measure(variant: Variant, settings: Settings) -> Result:
     """Build ``variant``, warm it up, time it and free its arrays."""
-    res = Result(variant.framework, variant.kind, variant.name, note=variant.note)
-    if variant.build is None:
-        return res
+    return measure_in_turns([variant], settings)[0]
+
+
+def measure_in_turns(variants: list[Variant], settings: Settings) -> list[Result]:
+    """Build and warm up every variant, then time them in turns: each repetition times
+    every variant once (starting one further along each time), so a machine that speeds
+    up or slows down during the case shifts all of them alike; then free their arrays.
+    A failing variant is reported in its result, not raised."""
+    results = [Result(v.framework, v.kind, v.name, note=v.note) for v in variants]
+    runners: dict[int, tuple[Runner, int]] = {}
     try:
-        t_setup = time.perf_counter()
-        runner = variant.build()
-        warm = settings.compiled_warmup if variant.compiled else settings.warmup
-        times = []
-        for _ in range(max(warm, 1)):
-            t0 = time.perf_counter()
-            runner.step()
-            times.append(time.perf_counter() - t0)
-        res.setup_s = time.perf_counter() - t_setup
-        per_step = statistics.median(times[-3:])
-        inner = max(1, min(settings.max_inner, math.ceil(settings.min_time / max(per_step, 1e-7))))
-        samples = []
-        for _ in range(max(settings.repeat, 1)):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                runner.step()
-            samples.append((time.perf_counter() - t0) / inner * 1e3)
-        res.ms, res.samples_ms, res.inner = statistics.median(samples), samples, inner
-        res.state_bytes = state_nbytes(runner.state())
-    except Exception as exc:  # a failing variant is reported, not fatal
-        res.ms, res.note = None, f"error: {type(exc).__name__}: {exc}"[:300]
+        for i, v in enumerate(variants):
+            if v.build is not None:
+                try:
+                    runners[i] = _warm_up(v, settings, results[i])
+                except Exception as exc:  # noqa: BLE001
+                    _failed(results[i], exc)
+        order = list(runners)
+        for rep in range(max(settings.repeat, 1)):
+            shift = rep % len(order) if order else 0
+            for i in [i for i in order[shift:] + order[:shift] if i in runners]:
+                runner, inner = runners[i]
+                try:
+                    t0 = time.perf_counter()
+                    for _ in range(inner):
+                        runner.step()
+                    results[i].samples_ms.append((time.perf_counter() - t0) / inner * 1e3)
+                except Exception as exc:  # noqa: BLE001
+                    _failed(results[i], exc)
+                    del runners[i]
+        for i, (runner, inner) in runners.items():
+            res = results[i]
+            res.ms, res.inner = statistics.median(res.samples_ms), inner
+            res.state_bytes = state_nbytes(runner.state())
     finally:
-        runner = None
+        runners.clear()
         _reset_compilers()
         gc.collect()
-    return res
+    return results
+
+
+def _warm_up(variant: Variant, settings: Settings, res: Result) -> tuple[Runner, int]:
+    """The built runner, after its warm-up steps, and how many steps one sample loops."""
+    t_setup = time.perf_counter()
+    runner = variant.build()
+    warm = settings.compiled_warmup if variant.compiled else settings.warmup
+    times = []
+    for _ in range(max(warm, 1)):
+        t0 = time.perf_counter()
+        runner.step()
+        times.append(time.perf_counter() - t0)
+    res.setup_s = time.perf_counter() - t_setup
+    per_step = statistics.median(times[-3:])
+    inner = max(1, min(settings.max_inner, math.ceil(settings.min_time / max(per_step, 1e-7))))
+    return runner, inner
+
+
+def _failed(res: Result, exc: Exception) -> None:
+    res.ms, res.samples_ms = None, []
+    res.note = f"error: {type(exc).__name__}: {exc}"[:300]
 
 
 def _reset_compilers() -> None:

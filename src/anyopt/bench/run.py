@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from anyopt.bench.cases import excluded, run_isolated, variants
-from anyopt.bench.harness import Result, Settings, measure
+from anyopt.bench.harness import Result, Settings, measure_in_turns
 from anyopt.bench.workloads import OPTIMIZERS, WORKLOADS, label, make_workload
 
 FRAMEWORKS = ("numpy", "jax", "torch", "mlx")
@@ -113,16 +113,12 @@ def run_bench(
         for opt in optimizers:
             floor = floor_ms(opt, wl.n_params, bw["gbps"])
             for fw in frameworks:
-                results, t_case = [], time.perf_counter()
-                for v in variants(fw, opt, wl):
-                    if v.build is not None and excluded(fw, v, exclude):
-                        results.append(Result(fw, v.kind, v.name, note="skipped (--exclude)"))
-                    elif isolate and v.build is not None:
-                        spec = dict(workload=wname, optimizer=opt, framework=fw, kind=v.kind)
-                        spec.update(name=v.name, settings=dataclasses.asdict(settings))
-                        results.append(run_isolated(spec, timeout))
-                    else:
-                        results.append(measure(v, settings))
+                t_case, case_variants = time.perf_counter(), variants(fw, opt, wl)
+                results = _measure_case(case_variants, settings, exclude, isolate)
+                results = [  # with --isolate: each variant in its own process
+                    run_isolated(_spec(wname, opt, v, settings), timeout) if r is None else r
+                    for v, r in zip(case_variants, results)
+                ]
                 variants_ = [dataclasses.asdict(r) for r in results]
                 case = dict(workload=wname, optimizer=opt, framework=fw, floor_ms=floor)
                 case["wall_s"] = time.perf_counter() - t_case
@@ -139,6 +135,28 @@ def run_bench(
     data["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     write_reports(data, out, console)
     return data
+
+
+def _measure_case(case_variants: list, settings: Settings, exclude, isolate: bool) -> list:
+    """Results of one case's variants, timed in turns (``None``: left to ``--isolate``)."""
+    results: list = []
+    timed = []
+    for v in case_variants:
+        skip = v.build is not None and excluded(v.framework, v, exclude)
+        results.append(
+            Result(v.framework, v.kind, v.name, note="skipped (--exclude)") if skip else None
+        )
+        if not skip and not (isolate and v.build is not None):
+            timed.append(len(results) - 1)
+    measured = measure_in_turns([case_variants[i] for i in timed], settings)
+    for i, res in zip(timed, measured):
+        results[i] = res
+    return results
+
+
+def _spec(wname: str, opt: str, v: Any, settings: Settings) -> dict:
+    spec = dict(workload=wname, optimizer=opt, framework=v.framework, kind=v.kind, name=v.name)
+    return dict(spec, settings=dataclasses.asdict(settings))
 
 
 def write_reports(data: dict[str, Any], out: str | None, console: Any) -> None:

@@ -90,11 +90,12 @@ class GroupRuntime:
         )
 
     # --- hyperparameters ---------------------------------------------------------------
-    def changed_static(self, group: dict) -> dict:
-        """Targets the state cannot take by ``set_hyperparam`` (static arguments, or a value
-        that is not a number) whose group value differs from the one the step was built with."""
+    def changed_static(self, targets: dict) -> dict:
+        """Targets (the group's values, ``spec.targets``) the state cannot take by
+        ``set_hyperparam`` (static arguments, or a value that is not a number) whose value
+        differs from the one the step was built with."""
         changed = {}
-        for target, value in self.spec.targets(group).items():
+        for target, value in targets.items():
             if target in self.settable and is_number(value):
                 continue
             if target in self.static:
@@ -105,10 +106,11 @@ class GroupRuntime:
                 changed[target] = value
         return changed
 
-    def sync(self, group: dict) -> None:
-        """Sets the group's changed hyperparameters in the state (no rebuild)."""
+    def sync(self, targets: dict) -> None:
+        """Sets changed hyperparameters (``spec.targets`` of the group) in the state (no
+        rebuild)."""
         state = self.state
-        for target, value in self.spec.targets(group).items():
+        for target, value in targets.items():
             if target in self.settable and is_number(value):
                 if target not in self.applied or not _same(value, self.applied[target]):
                     state = self.built.set(state, target, value)
@@ -129,6 +131,7 @@ class GroupRuntime:
             )
             for i in skipped
         ]
+        before = self.state
         with torch.no_grad():
             if self.step_fn is not None and not extra_args:
                 new_params, self.state = self._fast_step(grads)
@@ -138,7 +141,8 @@ class GroupRuntime:
             moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
             if moved:
                 torch._foreach_copy_([p for p, _ in moved], [v for _, v in moved])
-            self.index.refresh(self.state)
+            if self.state is not before:  # else every leaf was written in place
+                self.index.refresh(self.state)
             for i, param, entries in saved:
                 self.params[i].copy_(param)
                 for k, v in entries.items():

@@ -106,11 +106,11 @@ class Optimizer(torch.optim.Optimizer):
         names = group.get("param_names")
         return list(names) if names is not None else [str(i) for i in range(len(group["params"]))]
 
-    def _runtime(self, i: int) -> GroupRuntime:
+    def _runtime(self, i: int, names: Optional[list] = None) -> GroupRuntime:
         """Group ``i``'s runtime, built (with the state from ``self.state`` and the group's
         ``anyopt_state``, if any) when missing or when the group's parameters changed."""
         group, runtimes = self.param_groups[i], self.__dict__.setdefault("_runtimes", {})
-        names = self._names(group)
+        names = self._names(group) if names is None else names
         old = runtimes.get(i)
         if old is not None and old.matches(group, names):
             return old
@@ -159,25 +159,26 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step_group(self, i: int, group: dict, loss: Any, extra_args: dict) -> None:
         params = group["params"]
-        skipped = [k for k, p in enumerate(params) if p.grad is None]
+        found = [p.grad for p in params]
+        skipped = [k for k, g in enumerate(found) if g is None]
         if len(skipped) == len(params):
             return
         names = self._names(group)
-        for name, p in zip(names, params):
-            if p.grad is not None and p.grad.is_sparse:
+        for name, g in zip(names, found):
+            if g is not None and g.is_sparse:
                 raise RuntimeError(
                     f"anyopt.torch.Optimizer does not support sparse gradients (parameter "
                     f"{name!r}), please consider SparseAdam instead"
                 )
-        runtime = self._runtime(i)
-        changed = runtime.changed_static(group)
+        runtime = self._runtime(i, names)
+        targets = self._spec.targets(group)
+        changed = runtime.changed_static(targets)
         if changed:
             runtime = self._rebuild(i, group, runtime, changed)
-        runtime.sync(group)
-        grads = {
-            name: p.grad if p.grad is not None else torch.zeros_like(p)
-            for name, p in zip(names, params)
-        }
+        runtime.sync(targets)
+        for k in skipped:
+            found[k] = torch.zeros_like(params[k])
+        grads = dict(zip(names, found))
         extras = dict(extra_args)
         if runtime.needs_extra or extras:
             if loss is None and not extras:

@@ -1,0 +1,88 @@
+"""The fused step's scalar part (step counts, bias corrections, schedules) as one function.
+
+The traced scalar nodes run in evaluation order as generated Python: + - * / and
+comparisons use NumPy's scalar operators (exact IEEE operations, so the same results as
+its ufuncs, about ten times cheaper per call); other operations call the ufunc (``**`` on
+float32 scalars does not round like ``np.power``). Values live
+in a dict keyed by node id, shared with the kernels' argument lists; a sum calls back
+into the plan, which runs its batched reduction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from anyopt.backends import _numpy
+from anyopt.backends._trace import _BINARY, _UNARY, Sym
+
+_INFIX = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "eq": "==",
+    "ne": "!=",
+}
+
+
+def _where(condition, a, b, dtype):
+    return _cast(a if condition else b, dtype)
+
+
+_REAL = frozenset(
+    (bool, int, float, np.bool_, np.float16, np.float32, np.float64)
+    + (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+)
+
+
+def _cast(value, dtype):
+    """``value`` as a NumPy scalar of ``dtype``, as ``astype`` converts it."""
+    if dtype.kind == "f" and type(value) in _REAL:
+        return dtype.type(value)  # the same rounding, without a 0-d array
+    return _numpy.astype(value, dtype)
+
+
+def compile_scalars(order: list) -> callable:
+    """``run(values, total)``: sets ``values[id(x)]`` for every node ``x`` of ``order``
+    (not inputs; their values must be set); ``total(id)`` returns a sum's value."""
+    constants: dict = {}
+    namespace: dict = {"_cast": _cast, "_where": _where}
+
+    def ref(a) -> str:
+        if isinstance(a, Sym):
+            return f"V[{id(a)}]"
+        name = f"C{len(constants)}"
+        constants[name] = a
+        return name
+
+    lines = ["def run(V, total):"]
+    for x in order:
+        if x.op == "in":
+            continue
+        target = f"V[{id(x)}]"
+        args = [ref(a) for a in x.args]
+        dtype = f"D{len(namespace)}"
+        namespace[dtype] = x.dtype
+        if x.op == "sum":
+            line = f"total({id(x)})"
+        elif x.op in ("const", "cast"):
+            line = f"_cast({args[0]}, {dtype})"
+        elif x.op == "fill":
+            line = f"{dtype}.type({args[0]})"
+        elif x.op == "where":
+            line = f"_where({', '.join(args)}, {dtype})"
+        elif x.op in _INFIX and any(isinstance(a, Sym) for a in x.args):
+            line = f"{args[0]} {_INFIX[x.op]} {args[1]}"
+        else:
+            function = f"F_{x.op}"
+            namespace[function] = {**_UNARY, **_BINARY}[x.op]
+            line = f"{function}({', '.join(args)})"
+        lines.append(f"    {target} = {line}")
+    lines.append("    return V")
+    namespace.update(constants)
+    exec(compile("\n".join(lines) + "\n", "<anyopt fused scalars>", "exec"), namespace)
+    return namespace["run"]
