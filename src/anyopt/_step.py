@@ -17,6 +17,7 @@ the same reference ``tx.update`` (traced or compiled) and is tested equal to it:
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +89,14 @@ class _FusedRunner:
         self.reference, self.donate, self.backend, self.plans = reference, donate, backend, {}
 
     def __call__(self, params, grads, state):
+        plan, flat = self.plan_for(params, grads, state)
+        new_p, new_s = self.run_leaves(plan, [ls for ls, _ in flat])
+        return _rebuilt(params, flat[0][0], plan.def_p, new_p), _rebuilt(
+            state, flat[2][0], plan.def_s, new_s
+        )
+
+    def plan_for(self, params, grads, state) -> tuple:
+        """The plan for these trees' structure and leaf types, and the flattened trees."""
         flat = [backends.flatten(t) for t in (params, grads, state)]
         key = tuple((d, tuple(map(_leaf_signature, ls))) for ls, d in flat)
         plan = self.plans.get(key)
@@ -97,13 +106,14 @@ class _FusedRunner:
             except _module("_trace").Unsupported as e:
                 raise ValueError(f"make_step: mode 'fused' cannot compile this step: {e}") from e
             self.plans[key] = plan
+        return plan, flat
+
+    def run_leaves(self, plan, leaves: list) -> tuple[list, list]:
+        """``plan`` on ``leaves`` = [param, grad, state leaves]: new param and state leaves."""
         try:
-            new_p, new_s = plan.run_native(self.backend, [ls for ls, _ in flat], self.donate)
+            return plan.run_native(self.backend, leaves, self.donate)
         except _module("_trace").Unsupported as e:  # raised before anything is written
             raise ValueError(f"make_step: mode 'fused' cannot run on these arrays: {e}") from e
-        return _rebuilt(params, flat[0][0], plan.def_p, new_p), _rebuilt(
-            state, flat[2][0], plan.def_s, new_s
-        )
 
 
 def _rebuilt(tree, leaves: list, treedef, new_leaves: list):
@@ -258,6 +268,17 @@ class Step:
 
     def __call__(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
         return self._impl_for(params)(params, grads, state)
+
+    def leaf_runner(self, params: Any, grads: Any, state: Any) -> Callable | None:
+        """In mode ``fused`` (NumPy, torch, MLX): ``run([param leaves, grad leaves, state
+        leaves]) -> (param leaves, state leaves)`` for trees like these (leaves in
+        ``flatten`` order, of the same dtypes), for callers that keep the leaves themselves
+        and skip flattening every step; ``None`` in other modes."""
+        runner = getattr(self._impl_for(params), "run", None)
+        if not isinstance(runner, _FusedRunner):
+            return None
+        plan, _ = runner.plan_for(params, grads, state)
+        return functools.partial(runner.run_leaves, plan)
 
 
 _NOT_FLAT = (

@@ -47,6 +47,9 @@ class GroupRuntime:
         self.spec, self.mode, self.compiled_once = spec, mode, False
         self.params, self.names = list(group["params"]), list(names)
         self.tree = dict(zip(self.names, self.params))
+        self.leaf_params, _ = backends.flatten(self.tree)  # the order steps take them in
+        self.leaf_names = backends.flatten({n: n for n in self.names})[0]
+        self.bound: Any = None  # the fused step bound to the state's leaves
         targets = spec.targets(group)
         self.built = spec.build(targets, _hyperparam_dtype(self.params))
         self.tx = self.built.tx
@@ -149,6 +152,8 @@ class GroupRuntime:
                     self.index.per_param[i][k].copy_(v)
 
     def _fast_step(self, grads: dict) -> tuple:
+        if self.step_fn.mode == "fused":
+            return self._fused_step(grads)
         if self.mode != "auto" or self.step_fn.mode != "compiled" or self.compiled_once:
             return self.step_fn(self.tree, grads, self.state)
         try:
@@ -160,6 +165,22 @@ class GroupRuntime:
             return self.step_fn(self.tree, grads, self.state)
         self.compiled_once = True
         return out
+
+    def _fused_step(self, grads: dict) -> tuple:
+        """The fused step on the leaves this runtime keeps (no tree flattening): bound
+        again when the state object or a parameter's dtype or rank changes."""
+        signature = [(p.dtype, p.dim()) for p in self.leaf_params]
+        bound = self.bound
+        if bound is None or bound[0] is not self.state or bound[1] != signature:
+            run = self.step_fn.leaf_runner(self.tree, grads, self.state)
+            leaves, treedef = backends.flatten(self.state)
+            bound = self.bound = (self.state, signature, run, leaves, treedef)
+        state, _, run, state_leaves, treedef = bound
+        grad_leaves = [grads[name] for name in self.leaf_names]
+        new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
+        if any(a is not b for a, b in zip(new_s, state_leaves)):
+            state = backends.unflatten(treedef, new_s)
+        return dict(zip(self.leaf_names, new_p)), state
 
     # --- state in torch's format --------------------------------------------------------
     def export(self) -> tuple[dict, dict]:
