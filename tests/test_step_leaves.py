@@ -1,0 +1,65 @@
+"""``Step.leaf_runner``: the fused step on leaves its caller keeps (anyopt.torch uses it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyopt
+from anyopt import backends
+
+pytest.importorskip("numba")
+
+
+def _tree(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"b": rng.normal(size=7).astype(np.float32), "a": rng.normal(size=(3, 4)).astype(np.float32)}
+
+
+def test_leaf_runner_steps_like_the_tree_call():
+    tx = anyopt.chain(anyopt.clip_by_global_norm(0.5), anyopt.adamw(1e-2))
+    by_tree, by_leaves = anyopt.make_step(tx, "fused"), anyopt.make_step(tx, "fused")
+    params, kept = _tree(0), _tree(0)
+    state, kept_state = by_tree.init(params), by_leaves.init(kept)
+    run = by_leaves.leaf_runner(kept, _tree(1), kept_state)
+    p_leaves, _ = backends.flatten(kept)
+    s_leaves, s_def = backends.flatten(kept_state)
+    for seed in range(1, 6):
+        grads = _tree(seed)
+        params, state = by_tree(params, grads, state)
+        p_leaves, s_leaves = run([p_leaves, backends.flatten(grads)[0], s_leaves])
+    for name, leaf in zip(sorted(params), p_leaves):
+        np.testing.assert_array_equal(leaf, params[name])
+    for a, b in zip(s_leaves, backends.flatten(state)[0]):
+        np.testing.assert_array_equal(a, b)
+    assert p_leaves[0] is kept["a"]  # written in place (donated)
+
+
+def test_leaf_runner_is_none_outside_the_fused_mode():
+    step = anyopt.make_step(anyopt.sgd(0.1), "reference")
+    params = _tree(0)
+    assert step.leaf_runner(params, params, step.init(params)) is None
+
+
+def test_adapter_rebinds_when_a_parameter_changes_dtype():
+    torch = pytest.importorskip("torch")
+    made = []
+    for mode in ("fused", "reference"):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(6, 3)
+        opt = anyopt.torch.Optimizer(model.named_parameters(), anyopt.adam, lr=0.05, step_mode=mode)
+        made.append((model, opt))
+    x = torch.linspace(-1, 1, 24).reshape(4, 6)
+    for t in range(6):
+        if t == 3:  # as model.double() would, after the optimizer was built
+            for model, _ in made:
+                for p in model.parameters():
+                    p.data = p.data.double()
+        for model, opt in made:
+            opt.zero_grad()
+            model(x.to(model.weight.dtype)).pow(2).sum().backward()
+            opt.step()
+    (fused, _), (reference, _) = made
+    assert fused.weight.dtype == torch.float64
+    for a, b in zip(fused.parameters(), reference.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)
