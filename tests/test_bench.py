@@ -193,3 +193,20 @@ def test_variants_are_timed_in_turns_and_a_failing_one_is_reported():
         assert len(res.samples_ms) == 4 and res.ms is not None and res.state_bytes == 16
     assert results[3].ms is None and "late broke" in results[3].note
     assert results[4].ms is None and results[4].note == "n/a"
+
+
+def test_torch_compiled_mode_is_timed_in_its_own_process():
+    pytest.importorskip("torch")
+    from anyopt.bench import run
+
+    vs = variants("torch", "sgd", Workload("w", {"w": (4,)}))
+    assert [v.name for v in vs if v.own_process] == ["compiled"]
+    settings = harness.Settings(warmup=1, compiled_warmup=1, repeat=1, min_time=0.0)
+    results = run._measure_case(vs, settings, ["torch:*foreach*"], isolate=False)
+    for v, res in zip(vs, results):
+        if v.own_process:
+            assert res is None  # left for run_isolated
+        elif "foreach" in v.name:
+            assert res.note == "skipped (--exclude)"
+        else:
+            assert res.ms is not None and res.ms > 0, (v.name, res.note)

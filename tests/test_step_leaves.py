@@ -13,7 +13,10 @@ pytest.importorskip("numba")
 
 def _tree(seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {"b": rng.normal(size=7).astype(np.float32), "a": rng.normal(size=(3, 4)).astype(np.float32)}
+    return {
+        "b": rng.normal(size=7).astype(np.float32),
+        "a": rng.normal(size=(3, 4)).astype(np.float32),
+    }
 
 
 def test_leaf_runner_steps_like_the_tree_call():

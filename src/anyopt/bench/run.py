@@ -115,7 +115,7 @@ def run_bench(
             for fw in frameworks:
                 t_case, case_variants = time.perf_counter(), variants(fw, opt, wl)
                 results = _measure_case(case_variants, settings, exclude, isolate)
-                results = [  # with --isolate: each variant in its own process
+                results = [
                     run_isolated(_spec(wname, opt, v, settings), timeout) if r is None else r
                     for v, r in zip(case_variants, results)
                 ]
@@ -138,7 +138,8 @@ def run_bench(
 
 
 def _measure_case(case_variants: list, settings: Settings, exclude, isolate: bool) -> list:
-    """Results of one case's variants, timed in turns (``None``: left to ``--isolate``)."""
+    """Results of one case's variants, timed in turns (``None``: to be timed in a process
+    of its own, with ``--isolate`` or ``Variant.own_process``)."""
     results: list = []
     timed = []
     for v in case_variants:
@@ -146,7 +147,7 @@ def _measure_case(case_variants: list, settings: Settings, exclude, isolate: boo
         results.append(
             Result(v.framework, v.kind, v.name, note="skipped (--exclude)") if skip else None
         )
-        if not skip and not (isolate and v.build is not None):
+        if not skip and not ((isolate or v.own_process) and v.build is not None):
             timed.append(len(results) - 1)
     measured = measure_in_turns([case_variants[i] for i in timed], settings)
     for i, res in zip(timed, measured):
