@@ -3,12 +3,14 @@
 The traced scalar nodes run in evaluation order as generated Python: + - * / and
 comparisons use NumPy's scalar operators (exact IEEE operations, so the same results as
 its ufuncs, about ten times cheaper per call); other operations call the ufunc (``**`` on
-float32 scalars does not round like ``np.power``). Values live
-in a dict keyed by node id, shared with the kernels' argument lists; a sum calls back
-into the plan, which runs its batched reduction.
+float32 scalars does not round like ``np.power``). Values live in a dict keyed by node
+id, shared with the kernels' argument lists; a sum calls back into the plan, which runs
+its batched reduction.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,7 +48,7 @@ def _cast(value, dtype):
     return _numpy.astype(value, dtype)
 
 
-def compile_scalars(order: list) -> callable:
+def compile_scalars(order: list) -> Callable:
     """``run(values, total)``: sets ``values[id(x)]`` for every node ``x`` of ``order``
     (not inputs; their values must be set); ``total(id)`` returns a sum's value."""
     constants: dict = {}
