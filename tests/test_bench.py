@@ -210,3 +210,13 @@ def test_torch_compiled_mode_is_timed_in_its_own_process():
             assert res.note == "skipped (--exclude)"
         else:
             assert res.ms is not None and res.ms > 0, (v.name, res.note)
+
+
+def test_a_state_that_cannot_be_sized_keeps_its_timing():
+    def state():
+        raise RuntimeError("opaque")
+
+    v = harness.Variant("numpy", "peer", "x", lambda: harness.Runner(lambda: None, state, dict))
+    settings = harness.Settings(warmup=1, compiled_warmup=1, repeat=2, min_time=0.0)
+    (res,) = harness.measure_in_turns([v], settings)
+    assert res.ms is not None and res.state_bytes is None and "state size" in res.note

@@ -97,7 +97,10 @@ def measure_in_turns(variants: list[Variant], settings: Settings) -> list[Result
         for i, (runner, inner) in runners.items():
             res = results[i]
             res.ms, res.inner = statistics.median(res.samples_ms), inner
-            res.state_bytes = state_nbytes(runner.state())
+            try:
+                res.state_bytes = state_nbytes(runner.state())
+            except Exception as exc:  # noqa: BLE001 - the timing stands; the size is unknown
+                res.note = f"state size: {type(exc).__name__}: {exc}"[:300]
     finally:
         runners.clear()
         _reset_compilers()
