@@ -15,20 +15,12 @@ from collections.abc import Callable
 import numpy as np
 
 from anyopt.backends import _numpy
+from anyopt.backends._fused_codegen import _INFIX as _KERNEL_INFIX
 from anyopt.backends._trace import _BINARY, _UNARY, Sym
 
-_INFIX = {
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "lt": "<",
-    "le": "<=",
-    "gt": ">",
-    "ge": ">=",
-    "eq": "==",
-    "ne": "!=",
-}
+# The kernels' infix operators, but for ``and`` / ``or`` (on scalars they return an
+# operand, not a bool).
+_INFIX = {op: sign for op, sign in _KERNEL_INFIX.items() if op not in ("and", "or")}
 
 
 def _where(condition, a, b, dtype):
