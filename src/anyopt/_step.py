@@ -157,6 +157,22 @@ class _Flat:
         self.views = self.layout.views(self.params_buf)
         return backends.unflatten(self.treedef, self.views)
 
+    def step_adopted(self, grad_leaves: list, state):
+        """A step on the adopted parameters (updated in place), with gradient leaves in
+        ``flatten`` order; returns the new state."""
+        if self.views is None:
+            raise ValueError("make_step: call adopt(params) before step_adopted")
+        return self._run(self.params_buf, grad_leaves, state)
+
+    def _run(self, pbuf: dict, grad_leaves: list, state):
+        """The inner step on packed parameters ``pbuf`` (left holding the new ones)."""
+        gbuf = self.layout.pack(grad_leaves, self.grads_buf)
+        new_pbuf, state = self.inner(pbuf, gbuf, state)
+        for key, buf in new_pbuf.items():
+            if buf is not pbuf[key]:
+                backends.of(buf).copy_leaves([pbuf[key]], [buf])
+        return state
+
     def __call__(self, params, grads, state):
         if self.layout is None:
             raise ValueError("make_step: call init(params) before the first flat step")
@@ -167,17 +183,11 @@ class _Flat:
                 "make_step: params do not have the structure the step was initialised with"
             )
         grad_leaves = backends.flatten_up_to(self.treedef, grads, params)
-        adopted = self.views is not None and all(a is b for a, b in zip(leaves, self.views))
-        pbuf = self.params_buf if (adopted or self.donate) else self.layout.new_buffers()
-        if not adopted:
-            self.layout.pack(leaves, pbuf)
-        gbuf = self.layout.pack(grad_leaves, self.grads_buf)
-        new_pbuf, state = self.inner(pbuf, gbuf, state)
-        for key, buf in new_pbuf.items():
-            if buf is not pbuf[key]:
-                backends.of(buf).copy_leaves([pbuf[key]], [buf])
-        if adopted:
-            return params, state
+        if self.views is not None and all(a is b for a, b in zip(leaves, self.views)):
+            return params, self.step_adopted(grad_leaves, state)
+        pbuf = self.params_buf if self.donate else self.layout.new_buffers()
+        self.layout.pack(leaves, pbuf)
+        state = self._run(pbuf, grad_leaves, state)
         if self.donate:
             self.layout.unpack_into(pbuf, leaves)
             return params, state
@@ -246,6 +256,17 @@ class Step:
         """In ``flat`` mode, ``params`` as views into the step's buffer (no copy per step)."""
         impl = self._impl_for(params)
         return impl.adopt(params) if isinstance(impl, _Flat) else params
+
+    def step_adopted(self, grad_leaves: list, state: Any) -> Any:
+        """In ``flat`` mode, after ``adopt``: one step on the adopted parameters (written
+        in place) given the gradients as leaves in ``flatten`` order; returns the state.
+        For callers that keep the leaves and skip flattening trees every step."""
+        impl = self._impl.get(backends.of(grad_leaves[0]).NAME) if grad_leaves else None
+        if not isinstance(impl, _Flat):
+            raise ValueError(
+                f"make_step: step_adopted needs mode 'flat'; this step is {self.mode!r}"
+            )
+        return impl.step_adopted(grad_leaves, state)
 
     def flatten(self, params: Any) -> dict:
         """``params`` packed into one 1-D buffer per dtype, ``{"float32": buffer, ...}``.

@@ -41,6 +41,10 @@ class Layout:
 
     def pack(self, leaves: list, buffers: dict) -> dict:
         """Copies ``leaves`` into their places in ``buffers`` (one multi-tensor copy)."""
+        if len(leaves) != len(self.shapes):
+            raise ValueError(
+                f"make_step: the flat layout holds {len(self.shapes)} leaves; got {len(leaves)}"
+            )
         for x, shape in zip(leaves, self.shapes):
             got = tuple(getattr(x, "shape", ()))
             if got != shape:

@@ -18,6 +18,7 @@ from anyopt import backends
 from anyopt._step import make_step
 from anyopt._update import apply_updates
 from anyopt.backends import _flat
+from anyopt.torch import _adopt
 from anyopt.torch._adapter_spec import is_number
 from anyopt.torch._state_index import StateIndex
 
@@ -43,12 +44,13 @@ def _hyperparam_dtype(params: list) -> Any:
 
 
 class GroupRuntime:
-    def __init__(self, spec: Any, group: dict, names: list, mode: str):
+    def __init__(self, spec: Any, group: dict, names: list, mode: str, adopt: bool = True):
         self.spec, self.mode, self.compiled_once = spec, mode, False
         self.params, self.names = list(group["params"]), list(names)
         self.tree = dict(zip(self.names, self.params))
         self.leaf_params, _ = backends.flatten(self.tree)  # the order steps take them in
         self.leaf_names = backends.flatten({n: n for n in self.names})[0]
+        adopt = adopt and _adopt.adoptable(self.params)  # before NumPy views lend the memory
         self.bound: Any = None  # the fused step bound to the state's leaves
         targets = spec.targets(group)
         self.built = spec.build(targets, _hyperparam_dtype(self.params))
@@ -64,6 +66,8 @@ class GroupRuntime:
                 self.step_fn = make_step(self.tx, mode, donate=True)
                 state = _unaliased(self.step_fn.init(self.tree), self.params)
                 flat = self._flat_layout() if self.step_fn.mode == "flat" else None
+        # the parameters' data pointers while they live in the flat buffer
+        self.adopted = _adopt.adopt(self.step_fn, self.tree) if flat and adopt else None
         self.state = state
         self.settable = self.built.settable(state)
         self.static = {
@@ -154,6 +158,11 @@ class GroupRuntime:
     def _fast_step(self, grads: dict) -> tuple:
         if self.step_fn.mode == "fused":
             return self._fused_step(grads)
+        if self.adopted is not None:
+            if _adopt.still_adopted(self.params, self.adopted):
+                grad_leaves = [grads[name] for name in self.leaf_names]
+                return self.tree, self.step_fn.step_adopted(grad_leaves, self.state)
+            self.adopted = None  # a parameter moved: copy in and out from now on
         if self.mode != "auto" or self.step_fn.mode != "compiled" or self.compiled_once:
             return self.step_fn(self.tree, grads, self.state)
         try:

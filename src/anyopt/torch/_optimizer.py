@@ -32,6 +32,11 @@ class Optimizer(torch.optim.Optimizer):
             it has one, else a factor on its updates, 1.0 by default).
         step_mode: ``make_step``'s mode: ``"auto"`` (the fastest for the parameters),
             ``"reference"``, ``"compiled"``, ``"fused"`` or ``"flat"``.
+        adopt_params: in the flat mode (many small parameters on the CPU), move the
+            parameters into the step's flat buffer once (``p.data`` becomes a view of it),
+            so a step copies only the gradients. Done only for parameters whose memory
+            nothing else references. ``False`` keeps their memory where it is (a copy in and
+            a copy out every step).
         **defaults: the groups' default hyperparameters (``lr=1e-3, weight_decay=0.01``).
 
     ``step(closure=None, **extra_args)`` runs the transformation once per group on the tree
@@ -58,6 +63,7 @@ class Optimizer(torch.optim.Optimizer):
         transformation: Union[GradientTransformation, Callable[..., GradientTransformation]],
         *,
         step_mode: str = "auto",
+        adopt_params: bool = True,
         **defaults: Any,
     ):
         if isinstance(params, torch.Tensor):
@@ -79,7 +85,7 @@ class Optimizer(torch.optim.Optimizer):
             spec = FactorySpec(transformation)
         else:
             raise neither_error(transformation)
-        self._spec, self._step_mode = spec, step_mode
+        self._spec, self._step_mode, self._adopt_params = spec, step_mode, bool(adopt_params)
         self._runtimes: dict[int, GroupRuntime] = {}
         super().__init__(params, spec.defaults(defaults))
 
@@ -132,7 +138,8 @@ class Optimizer(torch.optim.Optimizer):
         return runtime
 
     def _build(self, i: int, group: dict, per_param: dict, shared: Any) -> GroupRuntime:
-        runtime = GroupRuntime(self._spec, group, self._names(group), self._step_mode)
+        adopt = self.__dict__.get("_adopt_params", True)
+        runtime = GroupRuntime(self._spec, group, self._names(group), self._step_mode, adopt)
         if per_param or shared is not None:
             runtime.load(per_param, shared, f"param group {i}")
         return runtime
@@ -266,7 +273,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state.update(_spec=self._spec, _step_mode=self._step_mode)
+        adopt = self.__dict__.get("_adopt_params", True)
+        state.update(_spec=self._spec, _step_mode=self._step_mode, _adopt_params=adopt)
         return state
 
     def __setstate__(self, state: dict) -> None:
