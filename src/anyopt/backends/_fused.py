@@ -17,6 +17,7 @@ from anyopt import backends
 from anyopt.backends import _trace
 from anyopt.backends._fused_batch import Batch, batch_key, common_size
 from anyopt.backends._fused_codegen import KernelSource
+from anyopt.backends._fused_recipe import Recipe
 from anyopt.backends._fused_scalars import compile_scalars
 from anyopt.backends._trace import Sym, Unsupported
 
@@ -169,13 +170,16 @@ class Plan:
         (inputs updated in place where ``donate`` allows, else new arrays)."""
         if self._slots is None:
             self._ready_to_run()
-        native = {sid: leaves[role][i] for sid, role, i in self._slots}
+        recipe = self._recipe if donate else None
+        where = recipe.where(leaves) if recipe is not None and recipe.backend is backend else None
+        if where is None:
+            recipe = None
+            pointers = backend.host_pointers([leaves[r][i] for r, i in self._array_at])
+            where = dict(zip(self._array_ids, pointers))
         values = {
             sid: self._read_scalar(backend, leaves[role][i], key)
             for sid, role, i, key in self._scalar_slots
         }
-        pointers = backend.host_pointers([native[id(s)] for s in self.arrays])
-        where = {id(s): p for s, p in zip(self.arrays, pointers)}
         sums: dict = {}
 
         def total(x_id):
@@ -186,27 +190,40 @@ class Plan:
         with np.errstate(all="ignore"):
             self._scalar_program(values, total)
         new: dict = {}
-        runs = [self._prepare_batch(b, where, native, values, new, donate) for b in self.batches]
-        for batch, args in zip(self.batches, runs):  # all checked: now write
-            batch.run(*args)
+        if recipe is not None:
+            recipe.run(values)
+        else:
+            native = {sid: leaves[role][i] for sid, role, i in self._slots}
+            runs = [
+                self._prepare_batch(b, where, native, values, new, donate) for b in self.batches
+            ]
+            for batch, args in zip(self.batches, runs):  # all checked: now write
+                batch.run(*args)
+            if self._in_place and donate and hasattr(backend, "data_pointers"):
+                self._recipe = Recipe(self, backend, leaves, where)
         self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host
             new = {key: backend.from_host(x) for key, x in new.items()}
-        outs = []
-        for role, n in ((0, self.n_out[0]), (2, self.n_out[1])):
-            # an output missing from ``new`` was written in place into its destination
-            outs.append(
-                [
-                    new[(role, i)] if (role, i) in new else native[id(self.dest[(role, i)])]
-                    for i in range(n)
-                ]
-            )
+        # an output missing from ``new`` was written in place into its destination
+        outs = [
+            [new[key] if key in new else leaves[at[0]][at[1]] for key, at in keys]
+            for keys in self._out_at
+        ]
         return outs[0], outs[1]
 
     def _ready_to_run(self):
         """What ``run_native`` reuses every step: input slots, the scalar program, and
         the host views of 0-d inputs."""
         self._slots = [(id(s), role, i) for (role, i), s in self.inputs.items()]
+        self._array_at = [s.leaf for s in self.arrays]
+        self._array_ids = [id(s) for s in self.arrays]
+        self._out_at = [
+            [((role, i), getattr(self.dest[(role, i)], "leaf", None)) for i in range(n)]
+            for role, n in ((0, self.n_out[0]), (2, self.n_out[1]))
+        ]
+        # every batch writes in place (when donated): later steps can reuse a Recipe
+        self._in_place = all(b.in_place_ok for b in self.batches)
+        self._recipe = None
         self._scalar_slots = [
             (id(s), r, i, (r, i)) for (r, i), s in self.inputs.items() if s.scalar
         ]

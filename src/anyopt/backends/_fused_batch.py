@@ -100,8 +100,7 @@ class Batch:
         """Runs the kernel; ``arrays[k]`` / ``outputs[k]`` are the members' addresses
         of input / output ``k`` (``inplace``: see ``batched_kernel``). Returns each
         member's sum for a reduction."""
-        parts, table, parallel = self._table(tuple(sizes))
-        kernel = _compile(self.source(inplace), parallel, self.reduction)
+        parts, table, kernel = self.kernel_for(sizes, inplace)
         addresses = [np.array(a, np.int64) for a in (*arrays, *outputs)]
         if not self.reduction:
             kernel(parts, table, *addresses, *scalars)
@@ -109,6 +108,11 @@ class Batch:
         partial = np.zeros(len(table))
         kernel(parts, table, *addresses, *scalars, partial)
         return np.bincount(table[:, 0], weights=partial, minlength=len(sizes))
+
+    def kernel_for(self, sizes: list, inplace=()) -> tuple:
+        """(parts, table, compiled kernel) for members of these sizes."""
+        parts, table, parallel = self._table(tuple(sizes))
+        return parts, table, _compile(self.source(inplace), parallel, self.reduction)
 
     def _table(self, sizes: tuple) -> tuple:
         cached = self.tables.get(sizes)

@@ -347,6 +347,12 @@ def host_pointers(leaves):
     return out
 
 
+def data_pointers(leaves):
+    """The tensors' addresses, -1 for a non-contiguous one (``host_pointers`` checked
+    them fully once: this tells whether they still are where they were)."""
+    return [x.data_ptr() if x.is_contiguous() else -1 for x in leaves]
+
+
 SCALARS_IN_PLACE = True  # a 0-d tensor's NumPy view writes through (fused steps, donated)
 
 

@@ -10,6 +10,7 @@ static argument (one that decides the code path) rebuilds it, keeping the state.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -145,7 +146,9 @@ class GroupRuntime:
             else:
                 updates, self.state = self.tx.update(grads, self.state, self.tree, **extra_args)
                 new_params = apply_updates(self.tree, updates)
-            moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
+            moved = []
+            if new_params is not self.tree:
+                moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
             if moved:
                 torch._foreach_copy_([p for p, _ in moved], [v for _, v in moved])
             if self.state is not before:  # else every leaf was written in place
@@ -177,8 +180,8 @@ class GroupRuntime:
 
     def _fused_step(self, grads: dict) -> tuple:
         """The fused step on the leaves this runtime keeps (no tree flattening): bound
-        again when the state object or a parameter's dtype or rank changes."""
-        signature = [(p.dtype, p.dim()) for p in self.leaf_params]
+        again when the state object or a parameter's dtype or shape changes."""
+        signature = [(p.dtype, p.shape) for p in self.leaf_params]
         bound = self.bound
         if bound is None or bound[0] is not self.state or bound[1] != signature:
             run = self.step_fn.leaf_runner(self.tree, grads, self.state)
@@ -187,8 +190,10 @@ class GroupRuntime:
         state, _, run, state_leaves, treedef = bound
         grad_leaves = [grads[name] for name in self.leaf_names]
         new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
-        if any(a is not b for a, b in zip(new_s, state_leaves)):
+        if not all(map(operator.is_, new_s, state_leaves)):
             state = backends.unflatten(treedef, new_s)
+        if all(map(operator.is_, new_p, self.leaf_params)):  # written in place
+            return self.tree, state
         return dict(zip(self.leaf_names, new_p)), state
 
     # --- state in torch's format --------------------------------------------------------

@@ -1,0 +1,88 @@
+"""A fused step's kernel arguments kept between in-place steps.
+
+Parameters and state stay in the same memory from step to step; gradients are new arrays.
+Once a step has run with every output written in place, ``Recipe`` keeps each batch's
+address columns, sizes and compiled kernel. A later step checks that the parameter and
+state arrays are the same objects at the same addresses, checks the gradients fully (as
+``host_pointers`` does), and patches their addresses into the kept columns. Anything else
+falls back to the full path, which builds a new recipe.
+
+Backends opt in with ``data_pointers(leaves)``: each array's address, or -1 where it is
+not contiguous (torch, whose ``.data`` can be swapped under the same object).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+
+class _BatchArgs:
+    """One batch's kernel, its work table and its address columns with the gradient
+    slots to patch: ``fills`` holds (column, member rows, indices into the gradients)."""
+
+    def __init__(self, batch, sizes: list, columns: list, fresh_index: dict):
+        self.batch, self.members = batch, range(len(batch.kernels))
+        self.parts, self.table, self.kernel = batch.kernel_for(sizes, batch.pattern)
+        self.columns, self.fills = [], []
+        for k, (ids, addresses) in enumerate(columns):
+            self.columns.append(np.array(addresses, np.int64))
+            rows = [m for m, i in enumerate(ids) if i in fresh_index]
+            if rows:
+                at = np.array([fresh_index[ids[m]] for m in rows], np.int64)
+                self.fills.append((k, np.array(rows, np.int64), at))
+
+    def run(self, fresh: np.ndarray, values: dict) -> None:
+        columns = list(self.columns)
+        for k, rows, at in self.fills:
+            column = columns[k] = columns[k].copy()
+            column[rows] = fresh[at]
+        scalars = self.batch.scalars(values, self.members)
+        self.kernel(self.parts, self.table, *columns, *scalars)
+
+
+class Recipe:
+    """Kernel arguments for ``plan`` on arrays at the addresses in ``where`` (``id(input
+    node) -> (address, size, writable)``), after an in-place step on ``backend``."""
+
+    def __init__(self, plan, backend, leaves: list, where: dict):
+        self.backend = backend
+        stable = [s for s in plan.arrays if s.leaf[0] != 1]
+        fresh = [s for s in plan.arrays if s.leaf[0] == 1]
+        self.stable_at = [s.leaf for s in stable]
+        self.stable = [leaves[r][i] for r, i in self.stable_at]
+        self.pointers = backend.data_pointers(self.stable)
+        self.fresh_at = [s.leaf for s in fresh]
+        self.fresh_ids = [id(s) for s in fresh]
+        self.fresh_sizes = [where[id(s)][1] for s in fresh]
+        self.stable_where = {id(s): where[id(s)] for s in stable}
+        fresh_index = {id(s): n for n, s in enumerate(fresh)}
+        self.batches = []
+        for batch in plan.batches:
+            ids = batch.array_ids + batch.dest_ids
+            columns = [(c, [where[i][0] for i in c]) for c in ids]
+            sizes = [where[i][1] for i in (batch.array_ids or batch.dest_ids)[0]]
+            self.batches.append(_BatchArgs(batch, sizes, columns, fresh_index))
+
+    def where(self, leaves: list):
+        """``where`` for this step's ``leaves``, or None if the recipe does not fit them:
+        other parameter or state arrays, or the same ones moved (given other memory, or
+        made non-contiguous), or a gradient of another size."""
+        stable = [leaves[r][i] for r, i in self.stable_at]
+        if not all(map(operator.is_, stable, self.stable)):
+            return None
+        if self.backend.data_pointers(stable) != self.pointers:
+            return None
+        fresh = self.backend.host_pointers([leaves[r][i] for r, i in self.fresh_at])
+        if [w[1] for w in fresh] != self.fresh_sizes:
+            return None
+        where = dict(self.stable_where)
+        where.update(zip(self.fresh_ids, fresh))
+        self.fresh = np.array([w[0] for w in fresh], np.int64)
+        return where
+
+    def run(self, values: dict) -> None:
+        """The element-wise kernels, in place (after ``where`` accepted the leaves)."""
+        for args in self.batches:
+            args.run(self.fresh, values)
