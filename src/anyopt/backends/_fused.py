@@ -199,7 +199,8 @@ class Plan:
             ]
             for batch, args in zip(self.batches, runs):  # all checked: now write
                 batch.run(*args)
-            if self._in_place and donate and hasattr(backend, "data_pointers"):
+            writable = all(w[2] for w in where.values())
+            if self._in_place and donate and writable and hasattr(backend, "data_pointers"):
                 self._recipe = Recipe(self, backend, leaves, where)
         self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host

@@ -5,8 +5,7 @@ when nothing but the parameter itself references its memory (no ``w = p.data`` k
 NumPy array behind it, not a view of another tensor), or when the memory is already a
 buffer this module filled (a group rebuilt or reloaded), so no one is left reading a stale
 copy. A step checks that every parameter still points where it was put; if one moved
-(``model.to(...)``, ``p.data = ...``, ``load_state_dict(assign=True)``) the group goes back
-to copying in and out for good.
+(``model.to(...)``, ``p.data = ...``) the group goes back to copying in and out for good.
 """
 
 from __future__ import annotations
