@@ -1,8 +1,9 @@
 """anyopt.torch.Optimizer moving small parameters into its flat buffer (``adopt_params``).
 
-In the flat step mode the parameters' memory moves once into the step's buffer, so a step
-copies only gradients. It must not change a single number, must leave alone parameters whose
-memory someone else can see, and must notice a parameter that moved away afterwards.
+Asked to, a group of many small parameters moves their memory once into the flat step's
+buffer, so a step copies only gradients. It must not change a single number, must leave
+alone parameters whose memory someone else can see, and must notice a parameter that moved
+away afterwards. By default nothing moves and such groups are stepped where they are.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def train(model, optimizer, steps: int = STEPS) -> None:
         optimizer.step()
 
 
-def adam(model, **kw):
-    return Optimizer(model.named_parameters(), anyopt.adam, lr=1e-2, **kw)
+def adam(model, adopt_params=True, **kw):
+    return Optimizer(
+        model.named_parameters(), anyopt.adam, lr=1e-2, adopt_params=adopt_params, **kw
+    )
 
 
 def storages(model) -> set:
@@ -86,17 +89,17 @@ def test_memory_lent_by_numpy_is_not_moved():
     array = np.linspace(-1, 1, 12, dtype=np.float32)
     w = torch.nn.Parameter(torch.from_numpy(array))
     b = torch.nn.Parameter(torch.zeros(3))
-    opt = Optimizer([("w", w), ("b", b)], anyopt.sgd, lr=0.1)
+    opt = Optimizer([("w", w), ("b", b)], anyopt.sgd, lr=0.1, adopt_params=True)
     w.grad, b.grad = torch.ones(12), torch.ones(3)
     opt.step()
-    assert runtime(opt).step_fn.mode == "flat" and runtime(opt).adopted is None
+    assert runtime(opt).step_fn.mode == "fused" and runtime(opt).adopted is None
     np.testing.assert_array_equal(array, np.linspace(-1, 1, 12, dtype=np.float32) - 0.1)
 
 
 def test_parameters_that_are_views_of_one_tensor_are_not_moved():
     base = torch.arange(10.0)
     a, b = torch.nn.Parameter(base[:4]), torch.nn.Parameter(base[4:])
-    opt = Optimizer([a, b], anyopt.sgd, lr=0.5)
+    opt = Optimizer([a, b], anyopt.sgd, lr=0.5, adopt_params=True)
     a.grad, b.grad = torch.ones(4), torch.ones(6)
     opt.step()
     assert runtime(opt).adopted is None
@@ -124,7 +127,7 @@ def test_a_parameter_moved_after_adoption_is_still_updated(how):
 
 def test_rebuilt_and_reloaded_groups_adopt_again_and_continue_identically():
     model, ref = make_model(), make_model()
-    opt = Optimizer(model.named_parameters(), anyopt.sgd, lr=0.05, momentum=0.9)
+    opt = Optimizer(model.named_parameters(), anyopt.sgd, lr=0.05, momentum=0.9, adopt_params=True)
     opt_ref = Optimizer(
         ref.named_parameters(), anyopt.sgd, lr=0.05, momentum=0.9, adopt_params=False
     )
@@ -164,11 +167,25 @@ def test_skipped_parameters_and_model_state_dict_on_adopted_parameters():
     assert_bitwise(loaded, model)
 
 
+def test_by_default_small_parameters_stay_and_are_stepped_in_place():
+    model, ref = make_model(), make_model()
+    pointers = [p.data_ptr() for p in model.parameters()]
+    opt = Optimizer(model.named_parameters(), anyopt.adam, lr=1e-2)
+    train(model, opt)
+    train(ref, adam(ref))  # moved into the flat buffer
+    assert runtime(opt).step_fn.mode == "fused" and runtime(opt).adopted is None
+    assert [p.data_ptr() for p in model.parameters()] == pointers
+    assert_bitwise(model, ref)
+    flat = Optimizer(model.named_parameters(), anyopt.adam, lr=1e-2, step_mode="flat")
+    train(model, flat, 1)
+    assert runtime(flat).step_fn.mode == "flat" and runtime(flat).adopted is None
+
+
 def test_adopt_params_survives_pickling_the_optimizer():
     model = make_model()
-    opt = adam(model, adopt_params=False)
+    opt = adam(model)
     clone = copy.deepcopy(opt)
-    assert clone._adopt_params is False
+    assert clone._adopt_params is True and copy.deepcopy(adam(model, False))._adopt_params is False
 
 
 def test_step_adopted_needs_the_flat_mode_and_all_leaves():

@@ -1,7 +1,8 @@
 """``anyopt.torch`` rows: the adapter stepped as a torch training loop steps it.
 
 ``torch.Optimizer`` is ``anyopt.torch.Optimizer(named_parameters, anyopt.<optimizer>)``
-(clip+adamw: the ready ``chain(clip_by_global_norm, adamw)``), in its default step mode.
+(clip+adamw: the ready ``chain(clip_by_global_norm, adamw)``), in its default step mode;
+``torch.Optimizer adopt_params`` the same with ``adopt_params=True`` (small leaves only).
 ``torch.Adam`` / ``torch.AdamW`` / ``torch.SGD`` are anyopt's torch-named classes (torch's
 formulas; clip+adamw runs ``clip_grad_norm_`` first, as the torch.optim peer does).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from anyopt._step import FLAT_MEAN_LEAF
 from anyopt.bench import workloads as W
 from anyopt.bench.harness import Runner, Variant
 from anyopt.bench.peers_torch import to_native
@@ -18,24 +20,23 @@ from anyopt.bench.peers_torch import to_native
 _CLASSES = {"adam": "Adam", "adamw": "AdamW", "clip_adamw": "AdamW", "sgd": "SGD"}
 
 
-def _factory_optimizer(opt: str, named: list) -> Any:
+def _factory_optimizer(opt: str, named: list, **switches: Any) -> Any:
     import anyopt
     import anyopt.torch
 
+    def make(tx: Any, **hyperparams: Any) -> Any:
+        return anyopt.torch.Optimizer(named, tx, **switches, **hyperparams)
+
     betas = (W.B1, W.B2)
     if opt == "adam":
-        return anyopt.torch.Optimizer(named, anyopt.adam, lr=W.LR, betas=betas, eps=W.EPS)
+        return make(anyopt.adam, lr=W.LR, betas=betas, eps=W.EPS)
     if opt == "adamw":
-        wd = W.ADAMW_WD
-        return anyopt.torch.Optimizer(
-            named, anyopt.adamw, lr=W.LR, betas=betas, eps=W.EPS, weight_decay=wd
-        )
+        return make(anyopt.adamw, lr=W.LR, betas=betas, eps=W.EPS, weight_decay=W.ADAMW_WD)
     if opt == "sgd":
-        return anyopt.torch.Optimizer(named, anyopt.sgd, lr=W.LR, momentum=W.MOMENTUM)
+        return make(anyopt.sgd, lr=W.LR, momentum=W.MOMENTUM)
     if opt == "lion":
-        betas, wd = (W.LION_B1, W.LION_B2), W.LION_WD
-        return anyopt.torch.Optimizer(named, anyopt.lion, lr=W.LR, betas=betas, weight_decay=wd)
-    return anyopt.torch.Optimizer(named, W.make_tx(anyopt, opt))
+        return make(anyopt.lion, lr=W.LR, betas=(W.LION_B1, W.LION_B2), weight_decay=W.LION_WD)
+    return make(W.make_tx(anyopt, opt))
 
 
 def _class_optimizer(opt: str, named: list) -> Any:
@@ -56,8 +57,8 @@ def _build(opt: str, workload: Any, kind: str) -> Runner:
     for (_, p), g in zip(named, to_native(grads_np).values()):
         p.grad = g  # the same gradients every step
     params = [p for _, p in named]
-    if kind == "factory":
-        optimizer = _factory_optimizer(opt, named)
+    if kind in ("factory", "adopt"):
+        optimizer = _factory_optimizer(opt, named, adopt_params=kind == "adopt")
         clip = False
     else:
         optimizer = _class_optimizer(opt, named)
@@ -82,6 +83,17 @@ def variants(opt: str, workload: Any) -> list[Variant]:
             compiled=True,  # "auto" may compile on the first step
         )
     ]
+    n_leaves = workload.n_leaves
+    if n_leaves > 1 and workload.n_params < FLAT_MEAN_LEAF * n_leaves:  # flat buffers
+        out.append(
+            Variant(
+                "torch",
+                "anyopt",
+                "torch.Optimizer adopt_params",
+                functools.partial(_build, opt, workload, "adopt"),
+                compiled=True,
+            )
+        )
     if opt in _CLASSES:
         name = f"torch.{_CLASSES[opt]}"
         out.append(

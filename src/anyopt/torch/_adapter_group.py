@@ -45,7 +45,7 @@ def _hyperparam_dtype(params: list) -> Any:
 
 
 class GroupRuntime:
-    def __init__(self, spec: Any, group: dict, names: list, mode: str, adopt: bool = True):
+    def __init__(self, spec: Any, group: dict, names: list, mode: str, adopt: bool = False):
         self.spec, self.mode, self.compiled_once = spec, mode, False
         self.params, self.names = list(group["params"]), list(names)
         self.tree = dict(zip(self.names, self.params))
@@ -66,6 +66,11 @@ class GroupRuntime:
                 del state
                 self.step_fn = make_step(self.tx, mode, donate=True)
                 state = _unaliased(self.step_fn.init(self.tree), self.params)
+                if self.step_fn.mode == "flat" and mode == "auto" and not adopt:
+                    # parameters that stay where they are: stepping them there (fused)
+                    # is faster than copying them into the flat buffer and back
+                    self.step_fn = make_step(self.tx, "fused", donate=True)
+                    state = _unaliased(self.step_fn.init(self.tree), self.params)
                 flat = self._flat_layout() if self.step_fn.mode == "flat" else None
         # the parameters' data pointers while they live in the flat buffer
         self.adopted = _adopt.adopt(self.step_fn, self.tree) if flat and adopt else None
