@@ -201,3 +201,8 @@ def test_step_adopted_needs_the_flat_mode_and_all_leaves():
     fused.init(params)
     with pytest.raises(ValueError, match="needs mode 'flat'; this step is 'fused'"):
         fused.step_adopted([torch.ones(3), torch.ones(2)], state)
+
+
+def test_adopt_params_must_be_a_bool():
+    with pytest.raises(TypeError, match="adopt_params must be True or False; got 'yes'"):
+        Optimizer(make_model().parameters(), anyopt.sgd, lr=0.1, adopt_params="yes")

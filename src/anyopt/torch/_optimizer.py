@@ -77,6 +77,10 @@ class Optimizer(torch.optim.Optimizer):
                 f"anyopt.torch.Optimizer: step_mode must be 'auto' or one of {MODES}; "
                 f"got {step_mode!r}"
             )
+        if not isinstance(adopt_params, bool):
+            raise TypeError(
+                f"anyopt.torch.Optimizer: adopt_params must be True or False; got {adopt_params!r}"
+            )
         params = _materialized(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -86,7 +90,7 @@ class Optimizer(torch.optim.Optimizer):
             spec = FactorySpec(transformation)
         else:
             raise neither_error(transformation)
-        self._spec, self._step_mode, self._adopt_params = spec, step_mode, bool(adopt_params)
+        self._spec, self._step_mode, self._adopt_params = spec, step_mode, adopt_params
         self._runtimes: dict[int, GroupRuntime] = {}
         super().__init__(params, spec.defaults(defaults))
 
