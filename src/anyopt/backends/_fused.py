@@ -184,7 +184,9 @@ class Plan:
 
         def total(x_id):
             if x_id not in sums:
-                self._run_sums(self.sum_batch[x_id], where, values, sums)
+                batch = self.sum_batch[x_id]
+                if recipe is None or not recipe.run_sums(batch, values, sums):
+                    self._run_sums(batch, where, values, sums)
             return sums[x_id]
 
         with np.errstate(all="ignore"):
@@ -205,6 +207,8 @@ class Plan:
         self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host
             new = {key: backend.from_host(x) for key, x in new.items()}
+        if not new and self._outs_are_inputs:
+            return list(leaves[0]), list(leaves[2])
         # an output missing from ``new`` was written in place into its destination
         outs = [
             [new[key] if key in new else leaves[at[0]][at[1]] for key, at in keys]
@@ -222,6 +226,9 @@ class Plan:
             [((role, i), getattr(self.dest[(role, i)], "leaf", None)) for i in range(n)]
             for role, n in ((0, self.n_out[0]), (2, self.n_out[1]))
         ]
+        self._outs_are_inputs = [len(leaves) for leaves in (self._out_at)] == [
+            len([k for k in self.inputs if k[0] == role]) for role in (0, 2)
+        ] and all(key == at for keys in self._out_at for key, at in keys)
         # every batch writes in place (when donated): later steps can reuse a Recipe
         self._in_place = all(b.in_place_ok for b in self.batches)
         self._recipe = None

@@ -24,7 +24,7 @@ class _BatchArgs:
 
     def __init__(self, batch, sizes: list, columns: list, fresh_index: dict):
         self.batch, self.members = batch, range(len(batch.kernels))
-        self.parts, self.table, self.kernel = batch.kernel_for(sizes, batch.pattern)
+        self.parts, self.table, self.kernel = batch.kernel_for(sizes, getattr(batch, "pattern", ()))
         self.columns, self.fills = [], []
         for k, (ids, addresses) in enumerate(columns):
             self.columns.append(np.array(addresses, np.int64))
@@ -33,13 +33,19 @@ class _BatchArgs:
                 at = np.array([fresh_index[ids[m]] for m in rows], np.int64)
                 self.fills.append((k, np.array(rows, np.int64), at))
 
-    def run(self, fresh: np.ndarray, values: dict) -> None:
+    def run(self, fresh: np.ndarray, values: dict):
+        """Runs the kernel; for a sum, returns each member's total."""
         columns = list(self.columns)
         for k, rows, at in self.fills:
             column = columns[k] = columns[k].copy()
             column[rows] = fresh[at]
         scalars = self.batch.scalars(values, self.members)
-        self.kernel(self.parts, self.table, *columns, *scalars)
+        if not self.batch.reduction:
+            self.kernel(self.parts, self.table, *columns, *scalars)
+            return None
+        partial = np.zeros(len(self.table))
+        self.kernel(self.parts, self.table, *columns, *scalars, partial)
+        return np.bincount(self.table[:, 0], weights=partial, minlength=len(self.members))
 
 
 class Recipe:
@@ -64,6 +70,16 @@ class Recipe:
             columns = [(c, [where[i][0] for i in c]) for c in ids]
             sizes = [where[i][1] for i in (batch.array_ids or batch.dest_ids)[0]]
             self.batches.append(_BatchArgs(batch, sizes, columns, fresh_index))
+        self.sums = {}  # sum batch -> (its arguments, the ids of the scalars it reads)
+        for batch in {id(b): b for b in plan.sum_batch.values()}.values():
+            ids = [
+                [id(k.arrays[j]) for k in batch.kernels]
+                for j in range(len(batch.kernels[0].arrays))
+            ]
+            columns = [(c, [where[i][0] for i in c]) for c in ids]
+            sizes = [where[id(k.arrays[0])][1] for k in batch.kernels]
+            needs = {id(s) for k in batch.kernels for s in k.scalars}
+            self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
 
     def where(self, leaves: list):
         """``where`` for this step's ``leaves``, or None if the recipe does not fit them:
@@ -86,3 +102,13 @@ class Recipe:
         """The element-wise kernels, in place (after ``where`` accepted the leaves)."""
         for args in self.batches:
             args.run(self.fresh, values)
+
+    def run_sums(self, batch, values: dict, sums: dict) -> bool:
+        """Every sum of ``batch`` into ``sums``; False (nothing run) unless all the
+        scalars its members read are known."""
+        args, needs = self.sums[id(batch)]
+        if not needs.issubset(values):
+            return False
+        for x, total in zip(batch.outputs, args.run(self.fresh, values)):
+            sums[id(x)] = x.dtype.type(total)
+        return True
