@@ -77,7 +77,10 @@ class Recipe:
                 for j in range(len(batch.kernels[0].arrays))
             ]
             columns = [(c, [where[i][0] for i in c]) for c in ids]
-            sizes = [where[id(k.arrays[0])][1] for k in batch.kernels]
+            member_sizes = [{where[id(a)][1] for a in k.arrays} for k in batch.kernels]
+            if any(len(m) != 1 for m in member_sizes):
+                continue  # the full path reports it
+            sizes = [m.pop() for m in member_sizes]
             needs = {id(s) for k in batch.kernels for s in k.scalars}
             self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
 
@@ -106,8 +109,8 @@ class Recipe:
     def run_sums(self, batch, values: dict, sums: dict) -> bool:
         """Every sum of ``batch`` into ``sums``; False (nothing run) unless all the
         scalars its members read are known."""
-        args, needs = self.sums[id(batch)]
-        if not needs.issubset(values):
+        args, needs = self.sums.get(id(batch), (None, None))
+        if args is None or not needs.issubset(values):
             return False
         for x, total in zip(batch.outputs, args.run(self.fresh, values)):
             sums[id(x)] = x.dtype.type(total)
