@@ -226,7 +226,8 @@ class Plan:
             [((role, i), getattr(self.dest[(role, i)], "leaf", None)) for i in range(n)]
             for role, n in ((0, self.n_out[0]), (2, self.n_out[1]))
         ]
-        self._outs_are_inputs = [len(leaves) for leaves in (self._out_at)] == [
+        # each output's destination is the input at its own position (leaves[0], leaves[2])
+        self._outs_are_inputs = [len(keys) for keys in self._out_at] == [
             len([k for k in self.inputs if k[0] == role]) for role in (0, 2)
         ] and all(key == at for keys in self._out_at for key, at in keys)
         # every batch writes in place (when donated): later steps can reuse a Recipe
