@@ -282,12 +282,9 @@ class Plan:
             sums[id(x)] = x.dtype.type(total)
 
     def _columns(self, batch):
-        """Sets, per batch: input ``k``'s node ids across members, and per output ``k``
-        its keys, its destination nodes and whether it can be written in place."""
+        """Sets, per batch: per output ``k`` its keys, its destination nodes and whether
+        it can be written in place."""
         kernels = batch.kernels
-        batch.array_ids = [
-            [id(k.arrays[j]) for k in kernels] for j in range(len(kernels[0].arrays))
-        ]
         batch.keys = [[g[j][0] for g in batch.outputs] for j in range(len(batch.outputs[0]))]
         batch.dests = [[self.dest[key] for key in keys] for keys in batch.keys]
         batch.dest_ids = [[id(d) for d in dests] for dests in batch.dests]

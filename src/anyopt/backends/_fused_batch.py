@@ -74,6 +74,8 @@ class Batch:
             all(k.scalars[j] is s for k in self.kernels) for j, s in enumerate(first.scalars)
         ]
         self.reduction, self.out_dtypes = reduction, list(out_dtypes)
+        # input ``j``'s node ids across members
+        self.array_ids = [[id(k.arrays[j]) for k in self.kernels] for j in range(len(first.arrays))]
         self.sources: dict[tuple, str] = {}
         self.tables: dict[tuple, tuple] = {}
 
@@ -102,12 +104,17 @@ class Batch:
         member's sum for a reduction."""
         parts, table, kernel = self.kernel_for(sizes, inplace)
         addresses = [np.array(a, np.int64) for a in (*arrays, *outputs)]
+        return self.launch(parts, table, kernel, addresses, scalars, len(sizes))
+
+    def launch(self, parts, table, kernel, addresses: list, scalars: list, n: int):
+        """Calls a compiled ``kernel`` on address arrays for ``n`` members; a sum returns
+        each member's total."""
         if not self.reduction:
             kernel(parts, table, *addresses, *scalars)
             return None
         partial = np.zeros(len(table))
         kernel(parts, table, *addresses, *scalars, partial)
-        return np.bincount(table[:, 0], weights=partial, minlength=len(sizes))
+        return np.bincount(table[:, 0], weights=partial, minlength=n)
 
     def kernel_for(self, sizes: list, inplace=()) -> tuple:
         """(parts, table, compiled kernel) for members of these sizes."""

@@ -40,12 +40,8 @@ class _BatchArgs:
             column = columns[k] = columns[k].copy()
             column[rows] = fresh[at]
         scalars = self.batch.scalars(values, self.members)
-        if not self.batch.reduction:
-            self.kernel(self.parts, self.table, *columns, *scalars)
-            return None
-        partial = np.zeros(len(self.table))
-        self.kernel(self.parts, self.table, *columns, *scalars, partial)
-        return np.bincount(self.table[:, 0], weights=partial, minlength=len(self.members))
+        n = len(self.members)
+        return self.batch.launch(self.parts, self.table, self.kernel, columns, scalars, n)
 
 
 class Recipe:
@@ -72,11 +68,7 @@ class Recipe:
             self.batches.append(_BatchArgs(batch, sizes, columns, fresh_index))
         self.sums = {}  # sum batch -> (its arguments, the ids of the scalars it reads)
         for batch in {id(b): b for b in plan.sum_batch.values()}.values():
-            ids = [
-                [id(k.arrays[j]) for k in batch.kernels]
-                for j in range(len(batch.kernels[0].arrays))
-            ]
-            columns = [(c, [where[i][0] for i in c]) for c in ids]
+            columns = [(c, [where[i][0] for i in c]) for c in batch.array_ids]
             member_sizes = [{where[id(a)][1] for a in k.arrays} for k in batch.kernels]
             if any(len(m) != 1 for m in member_sizes):
                 continue  # the full path reports it
