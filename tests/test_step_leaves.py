@@ -90,3 +90,35 @@ def test_adapter_rebinds_when_a_parameter_changes_dtype():
     assert fused.weight.dtype == torch.float64
     for a, b in zip(fused.parameters(), reference.parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "jax", "mlx"])
+def test_step_adopted_updates_the_adopted_leaves_as_the_reference_does(framework):
+    """``Step.step_adopted`` (flat mode: NumPy, torch) against ``tx.update``; elsewhere
+    there is no flat mode to adopt into."""
+    module = {"numpy": "numpy", "torch": "torch", "jax": "jax", "mlx": "mlx.core"}[framework]
+    pytest.importorskip(module)
+    tx = anyopt.adamw(0.05, weight_decay=0.1)
+    if "flat" not in anyopt.step_modes(framework):
+        if framework == "jax":
+            import jax.numpy as xp
+        else:
+            import mlx.core as xp
+        params = {k: xp.array(v) for k, v in _tree(0).items()}
+        with pytest.raises(ValueError, match=f"'flat' is not available on {framework}"):
+            anyopt.make_step(tx, "flat").init(params)
+        return
+    native = _native(framework)
+    step = anyopt.make_step(tx, "flat")
+    params = native(_tree(0))
+    state = step.init(params)
+    adopted = step.adopt(params)
+    ref, ref_state = _tree(0), tx.init(_tree(0))
+    for seed in range(3):
+        grads = _tree(10 + seed)
+        leaves, _ = backends.flatten(native(grads))
+        state = step.step_adopted(leaves, state)
+        updates, ref_state = tx.update(grads, ref_state, ref)
+        ref = anyopt.apply_updates(ref, updates)
+    for k in ref:
+        np.testing.assert_allclose(np.asarray(adopted[k]), ref[k], rtol=2e-6, atol=1e-7)
