@@ -17,6 +17,7 @@ from anyopt import backends
 from anyopt.backends import _trace
 from anyopt.backends._fused_batch import Batch, batch_key, common_size
 from anyopt.backends._fused_codegen import KernelSource
+from anyopt.backends._fused_layout import contiguous_copy, uniform
 from anyopt.backends._fused_recipe import Recipe
 from anyopt.backends._fused_scalars import compile_scalars
 from anyopt.backends._trace import Sym, Unsupported
@@ -181,12 +182,16 @@ class Plan:
             for sid, role, i, key in self._scalar_slots
         }
         sums: dict = {}
+        keep: list = []  # C-contiguous copies of inputs laid out unlike their member
+
+        def copy(sym):
+            return contiguous_copy(backend, leaves[sym.leaf[0]][sym.leaf[1]], keep)
 
         def total(x_id):
             if x_id not in sums:
                 batch = self.sum_batch[x_id]
                 if recipe is None or not recipe.run_sums(batch, values, sums):
-                    self._run_sums(batch, where, values, sums)
+                    self._run_sums(batch, where, values, sums, copy)
             return sums[x_id]
 
         with np.errstate(all="ignore"):
@@ -197,12 +202,14 @@ class Plan:
         else:
             native = {sid: leaves[role][i] for sid, role, i in self._slots}
             runs = [
-                self._prepare_batch(b, where, native, values, new, donate) for b in self.batches
+                self._prepare_batch(b, where, native, values, new, donate, copy)
+                for b in self.batches
             ]
             for batch, args in zip(self.batches, runs):  # all checked: now write
                 batch.run(*args)
             writable = all(w[2] for w in where.values())
-            if self._in_place and donate and writable and hasattr(backend, "data_pointers"):
+            reusable = self._in_place and donate and writable and not keep
+            if reusable and hasattr(backend, "data_pointers"):
                 self._recipe = Recipe(self, backend, leaves, where)
         self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host
@@ -267,15 +274,18 @@ class Plan:
                     continue
             new[key] = values[id(out)]
 
-    def _run_sums(self, batch, where, values, sums):
+    def _run_sums(self, batch, where, values, sums, copy):
         """The sums of ``batch`` whose scalar arguments are known, in one pass."""
         ready = [m for m, k in enumerate(batch.kernels) if all(id(s) in values for s in k.scalars)]
         sizes, arrays = [], [[] for _ in batch.kernels[0].arrays]
         for m in ready:
             kernel = batch.kernels[m]
-            sizes.append(common_size([where[id(a)][1] for a in kernel.arrays]))
-            for k, a in enumerate(kernel.arrays):
-                arrays[k].append(where[id(a)][0])
+            member = [where[id(a)] for a in kernel.arrays]
+            if not uniform(member):
+                member = [copy(a) for a in kernel.arrays]
+            sizes.append(common_size([w[1] for w in member]))
+            for k, w in enumerate(member):
+                arrays[k].append(w[0])
         totals = batch.run(sizes, arrays, [], batch.scalars(values, ready))
         for m, total in zip(ready, totals):
             x = batch.outputs[m]
@@ -299,12 +309,16 @@ class Plan:
         }
         batch.pattern = patterns.pop() if len(patterns) == 1 else ()
 
-    def _prepare_batch(self, batch, where, native, values, new, donate) -> tuple:
-        """``batch.run``'s arguments (sizes checked, outputs allocated)."""
+    def _prepare_batch(self, batch, where, native, values, new, donate, copy) -> tuple:
+        """``batch.run``'s arguments (sizes and layouts checked, outputs allocated)."""
         arrays = [[where[i] for i in ids] for ids in batch.array_ids]
         if donate and batch.in_place_ok:
             outputs = [[where[i] for i in ids] for ids in batch.dest_ids]
-            if all(w[2] for column in outputs for w in column):
+            columns = arrays + outputs
+            laid_out = all(w[3] is None for column in columns for w in column) or all(
+                uniform([column[m] for column in columns]) for m in range(len(columns[0]))
+            )
+            if laid_out and all(w[2] for column in outputs for w in column):
                 sizes = [w[1] for w in (arrays or outputs)[0]]
                 if any([w[1] for w in column] != sizes for column in arrays + outputs):
                     for m in range(len(sizes)):
@@ -313,17 +327,29 @@ class Plan:
                 targets = [[w[0] for w in column] for column in outputs]
                 scalars = batch.scalars(values, range(len(batch.kernels)))
                 return sizes, addresses, targets, scalars, batch.pattern
-        return self._prepare_slowly(batch, arrays, where, native, values, new, donate)
+        return self._prepare_slowly(batch, arrays, where, native, values, new, donate, copy)
 
-    def _prepare_slowly(self, batch, arrays, where, native, values, new, donate):
-        """Member by member: outputs not written in place get new arrays."""
+    def _prepare_slowly(self, batch, arrays, where, native, values, new, donate, copy):
+        """Member by member: outputs not written in place get new arrays; a member whose
+        arrays are laid out unlike each other reads copies of its inputs."""
         sizes, outputs, patterns = [], [[] for _ in batch.keys], set()
+        addresses: list = [[] for _ in arrays]
         for m, kernel in enumerate(batch.kernels):
             member, shape, pattern = [column[m] for column in arrays], None, []
+            targets = []
+            for k in range(len(batch.keys)):
+                source, out = batch.dests[k][m], batch.outputs[m][k][1]
+                target = where.get(id(source)) if source is not None else None
+                ok = donate and target is not None and target[2] and source.dtype == out.dtype
+                targets.append(target if ok else None)
+            if not uniform(member + [t for t in targets if t is not None]):
+                member, targets = [copy(a) for a in kernel.arrays], [None] * len(targets)
+            for column, w in zip(addresses, member):
+                column.append(w[0])
             for k, keys in enumerate(batch.keys):
                 key, source, out = keys[m], batch.dests[k][m], batch.outputs[m][k][1]
-                target = where.get(id(source)) if source is not None else None
-                if donate and target is not None and target[2] and source.dtype == out.dtype:
+                target = targets[k]
+                if target is not None:
                     member.append(target)
                     pattern.append(kernel.position.get(id(source), -1))
                 else:
@@ -332,13 +358,12 @@ class Plan:
                         shape = tuple(native[id(first)].shape) if first is not None else ()
                     buffer = np.empty(shape, out.dtype)
                     new[key] = buffer
-                    member.append((buffer.ctypes.data, buffer.size, True))
+                    member.append((buffer.ctypes.data, buffer.size, True, None))
                     pattern.append(-1)
                 outputs[k].append(member[-1][0])
             patterns.add(tuple(pattern))
-            sizes.append(common_size([size for _, size, _ in member]))
+            sizes.append(common_size([w[1] for w in member]))
         inplace = patterns.pop() if len(patterns) == 1 else ()
-        addresses = [[w[0] for w in column] for column in arrays]
         scalars = batch.scalars(values, range(len(batch.kernels)))
         return sizes, addresses, outputs, scalars, inplace
 

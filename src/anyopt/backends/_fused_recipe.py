@@ -7,8 +7,9 @@ state arrays are the same objects at the same addresses, checks the gradients fu
 ``host_pointers`` does), and patches their addresses into the kept columns. Anything else
 falls back to the full path, which builds a new recipe.
 
-Backends opt in with ``data_pointers(leaves)``: each array's address, or -1 where it is
-not contiguous (torch, whose ``.data`` can be swapped under the same object).
+Backends opt in with ``data_pointers(leaves)``: where each array is, its address (and
+strides where it is not contiguous); torch, whose ``.data`` can be swapped under the same
+object.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import operator
 
 import numpy as np
+
+from anyopt.backends._fused_layout import uniform
 
 
 class _BatchArgs:
@@ -57,7 +60,7 @@ class Recipe:
         self.pointers = backend.data_pointers(self.stable)
         self.fresh_at = [s.leaf for s in fresh]
         self.fresh_ids = [id(s) for s in fresh]
-        self.fresh_sizes = [where[id(s)][1] for s in fresh]
+        self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # (size, writable, layout)
         self.stable_where = {id(s): where[id(s)] for s in stable}
         fresh_index = {id(s): n for n, s in enumerate(fresh)}
         self.batches = []
@@ -69,24 +72,24 @@ class Recipe:
         self.sums = {}  # sum batch -> (its arguments, the ids of the scalars it reads)
         for batch in {id(b): b for b in plan.sum_batch.values()}.values():
             columns = [(c, [where[i][0] for i in c]) for c in batch.array_ids]
-            member_sizes = [{where[id(a)][1] for a in k.arrays} for k in batch.kernels]
-            if any(len(m) != 1 for m in member_sizes):
-                continue  # the full path reports it
-            sizes = [m.pop() for m in member_sizes]
+            members = [[where[id(a)] for a in k.arrays] for k in batch.kernels]
+            if not all(uniform(m) and len({w[1] for w in m}) == 1 for m in members):
+                continue  # the full path copies or reports it
+            sizes = [m[0][1] for m in members]
             needs = {id(s) for k in batch.kernels for s in k.scalars}
             self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
 
     def where(self, leaves: list):
         """``where`` for this step's ``leaves``, or None if the recipe does not fit them:
         other parameter or state arrays, or the same ones moved (given other memory, or
-        made non-contiguous), or a gradient of another size."""
+        other strides), or a gradient of another size or layout."""
         stable = [leaves[r][i] for r, i in self.stable_at]
         if not all(map(operator.is_, stable, self.stable)):
             return None
         if self.backend.data_pointers(stable) != self.pointers:
             return None
         fresh = self.backend.host_pointers([leaves[r][i] for r, i in self.fresh_at])
-        if [w[1] for w in fresh] != self.fresh_sizes:
+        if [w[1:] for w in fresh] != self.fresh_kinds:
             return None
         where = dict(self.stable_where)
         where.update(zip(self.fresh_ids, fresh))

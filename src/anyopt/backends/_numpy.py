@@ -170,14 +170,18 @@ def host_views(leaves):
 
 
 def host_pointers(leaves):
-    """(address, size, writable) of each C-contiguous array (the fused kernels' inputs)."""
+    """(address, size, writable, layout) of each array (the fused kernels' inputs);
+    ``layout`` is None for a C-contiguous array (see ``_fused_layout``)."""
+    from anyopt.backends._fused_layout import dense_layout
     from anyopt.backends._trace import Unsupported
 
     out = []
     for x in leaves:
-        if not (isinstance(x, np.ndarray) and x.flags.c_contiguous):
-            raise Unsupported("the fused step needs C-contiguous NumPy arrays")
-        out.append((x.ctypes.data, x.size, x.flags.writeable))
+        if not isinstance(x, np.ndarray):
+            raise Unsupported("the fused step needs NumPy arrays")
+        flags = x.flags
+        layout = None if flags.c_contiguous else dense_layout(x.shape, x.strides, x.itemsize)
+        out.append((x.ctypes.data, x.size, flags.writeable, layout))
     return out
 
 

@@ -336,21 +336,40 @@ _HOST_DTYPES = frozenset(
 
 
 def host_pointers(leaves):
-    """(address, size, writable) of each contiguous CPU tensor (the fused kernels' inputs)."""
+    """(address, size, writable, layout) of each CPU tensor (the fused kernels' inputs);
+    ``layout`` is None for a contiguous tensor (see ``_fused_layout``)."""
     from anyopt.backends._trace import Unsupported
 
     out = []
     for x in leaves:
-        if not (x.is_cpu and x.dtype in _HOST_DTYPES and x.is_contiguous()):
-            raise Unsupported("the fused step needs contiguous CPU tensors NumPy can view")
-        out.append((x.data_ptr(), x.numel(), True))
+        if not (x.is_cpu and x.dtype in _HOST_DTYPES):
+            raise Unsupported("the fused step needs CPU tensors NumPy can view")
+        if x.is_contiguous():
+            out.append((x.data_ptr(), x.numel(), True, None))
+        else:
+            out.append(_strided_pointer(x))
     return out
 
 
+def _strided_pointer(x):
+    from anyopt.backends._fused_layout import dense_layout
+    from anyopt.backends._trace import Unsupported
+
+    if x.layout is not torch.strided:
+        raise Unsupported(f"the fused step cannot read {x.layout} tensors")
+    size = x.element_size()
+    layout = dense_layout(tuple(x.shape), [s * size for s in x.stride()], size)
+    return (x.data_ptr(), x.numel(), True, layout)
+
+
 def data_pointers(leaves):
-    """The tensors' addresses, -1 for a non-contiguous one (``host_pointers`` checked
-    them fully once: this tells whether they still are where they were)."""
-    return [x.data_ptr() if x.is_contiguous() else -1 for x in leaves]
+    """Where each tensor is: its address, and its strides where it is not contiguous
+    (``host_pointers`` checked them fully once: this tells whether they still are)."""
+    return [x.data_ptr() if x.is_contiguous() else _strides_at(x) for x in leaves]
+
+
+def _strides_at(x):
+    return (x.data_ptr(), x.shape, x.stride())
 
 
 SCALARS_IN_PLACE = True  # a 0-d tensor's NumPy view writes through (fused steps, donated)
