@@ -122,3 +122,24 @@ def test_step_adopted_updates_the_adopted_leaves_as_the_reference_does(framework
         ref = anyopt.apply_updates(ref, updates)
     for k in ref:
         np.testing.assert_allclose(np.asarray(adopted[k]), ref[k], rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("steps_before", [0, 2])
+def test_leaf_runner_refuses_gradients_of_another_dtype(steps_before):
+    """Before and after the kept-arguments path exists: float64 gradients of the same size
+    must not be read as float32."""
+    torch = pytest.importorskip("torch")
+    step = anyopt.make_step(anyopt.adam(0.1), "fused")
+    params = {k: torch.tensor(v) for k, v in _tree(0).items()}
+    state = step.init(params)
+    grads = {k: torch.tensor(v) for k, v in _tree(1).items()}
+    run = step.leaf_runner(params, grads, state)
+    leaves = [backends.flatten(t)[0] for t in (params, grads, state)]
+    for _ in range(steps_before):
+        leaves[0], leaves[2] = run(leaves)
+    before = [p.clone() for p in leaves[0]]
+    leaves[1] = [g.double() for g in leaves[1]]
+    with pytest.raises(ValueError, match="dtypes"):
+        run(leaves)
+    for a, b in zip(leaves[0], before):
+        assert torch.equal(a, b)  # refused before writing anything

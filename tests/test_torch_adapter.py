@@ -698,12 +698,22 @@ def test_bad_input_gets_torchs_kind_of_error():
         Optimizer(model.parameters(), anyopt.adam, lr=1e-2, step_mode="fast")
 
 
-def test_sparse_gradients_are_refused():
+@pytest.mark.parametrize("dense_steps", [0, 2])
+@pytest.mark.parametrize(
+    "tx", [anyopt.adam(1e-2), anyopt.chain(anyopt.clip_by_global_norm(1.0), anyopt.sgd(0.1))]
+)
+def test_sparse_gradients_are_refused(tx, dense_steps):
     embedding = torch.nn.Embedding(10, 3, sparse=True)
-    opt = Optimizer(embedding.named_parameters(), anyopt.adam, lr=1e-2)
+    opt = Optimizer(embedding.named_parameters(), tx)
+    for _ in range(dense_steps):  # the step keeps its arguments after these
+        embedding.weight.grad = torch.ones(10, 3)
+        opt.step()
+    opt.zero_grad()
     embedding(torch.tensor([1, 2])).sum().backward()
+    before = embedding.weight.detach().clone()
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
         opt.step()
+    assert torch.equal(embedding.weight, before)
 
 
 @pytest.mark.parametrize("factory", [anyopt.contrib.momo, anyopt.polyak_sgd])

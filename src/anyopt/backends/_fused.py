@@ -172,10 +172,13 @@ class Plan:
         if self._slots is None:
             self._ready_to_run()
         recipe = self._recipe if donate else None
-        where = recipe.where(leaves) if recipe is not None and recipe.backend is backend else None
-        if where is None:
+        if recipe is not None and not (recipe.backend is backend and recipe.fits(leaves)):
             recipe = None
-            pointers = backend.host_pointers([leaves[r][i] for r, i in self._array_at])
+        where = None  # on the recipe's path, made only if a sum needs it
+        if recipe is None:
+            arrays = [leaves[r][i] for r, i in self._array_at]
+            pointers = backend.host_pointers(arrays)
+            self._check_dtypes(arrays, [w[4] for w in pointers])
             where = dict(zip(self._array_ids, pointers))
         values = {
             sid: self._read_scalar(backend, leaves[role][i], key)
@@ -191,7 +194,8 @@ class Plan:
             if x_id not in sums:
                 batch = self.sum_batch[x_id]
                 if recipe is None or not recipe.run_sums(batch, values, sums):
-                    self._run_sums(batch, where, values, sums, copy)
+                    here = where if where is not None else recipe.where()
+                    self._run_sums(batch, here, values, sums, copy)
             return sums[x_id]
 
         with np.errstate(all="ignore"):
@@ -240,11 +244,21 @@ class Plan:
         # every batch writes in place (when donated): later steps can reuse a Recipe
         self._in_place = all(b.in_place_ok for b in self.batches)
         self._recipe = None
+        self._dtypes_seen: list = []  # the arrays' own dtypes when they last matched
         self._scalar_slots = [
             (id(s), r, i, (r, i)) for (r, i), s in self.inputs.items() if s.scalar
         ]
         self._scalar_program = compile_scalars(self.scalar_order)
         self._views: dict = {}
+
+    def _check_dtypes(self, arrays: list, dtypes: list) -> None:
+        """``Unsupported`` unless ``arrays`` (of these native ``dtypes``) have the dtypes
+        the step was traced with (a caller of ``Step.leaf_runner`` may pass others)."""
+        if dtypes != self._dtypes_seen:
+            traced = [s.dtype for s in self.arrays]
+            if [_dtype(x) for x in arrays] != traced:
+                raise Unsupported("the arrays' dtypes are not those the step was traced with")
+            self._dtypes_seen = dtypes
 
     def _read_scalar(self, backend, leaf, key):
         """A 0-d input's value, read through a host view kept while the leaf (and its
@@ -358,7 +372,7 @@ class Plan:
                         shape = tuple(native[id(first)].shape) if first is not None else ()
                     buffer = np.empty(shape, out.dtype)
                     new[key] = buffer
-                    member.append((buffer.ctypes.data, buffer.size, True, None))
+                    member.append((buffer.ctypes.data, buffer.size, True, None, buffer.dtype))
                     pattern.append(-1)
                 outputs[k].append(member[-1][0])
             patterns.add(tuple(pattern))

@@ -42,4 +42,4 @@ def contiguous_copy(backend, leaf, keep: list) -> tuple:
     ``keep`` until the kernels have run)."""
     copy = np.ascontiguousarray(backend.host_views([leaf])[0])
     keep.append(copy)
-    return (copy.ctypes.data, copy.size, True, None)
+    return (copy.ctypes.data, copy.size, True, None, copy.dtype)

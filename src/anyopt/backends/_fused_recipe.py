@@ -48,8 +48,8 @@ class _BatchArgs:
 
 
 class Recipe:
-    """Kernel arguments for ``plan`` on arrays at the addresses in ``where`` (``id(input
-    node) -> (address, size, writable)``), after an in-place step on ``backend``."""
+    """Kernel arguments for ``plan`` on the arrays in ``where`` (each input node's id to
+    its ``host_pointers`` entry), after an in-place step on ``backend``."""
 
     def __init__(self, plan, backend, leaves: list, where: dict):
         self.backend = backend
@@ -60,7 +60,7 @@ class Recipe:
         self.pointers = backend.data_pointers(self.stable)
         self.fresh_at = [s.leaf for s in fresh]
         self.fresh_ids = [id(s) for s in fresh]
-        self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # (size, writable, layout)
+        self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # size, writable, layout, dtype
         self.stable_where = {id(s): where[id(s)] for s in stable}
         fresh_index = {id(s): n for n, s in enumerate(fresh)}
         self.batches = []
@@ -79,25 +79,33 @@ class Recipe:
             needs = {id(s) for k in batch.kernels for s in k.scalars}
             self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
 
-    def where(self, leaves: list):
-        """``where`` for this step's ``leaves``, or None if the recipe does not fit them:
-        other parameter or state arrays, or the same ones moved (given other memory, or
-        other strides), or a gradient of another size or layout."""
+    def fits(self, leaves: list) -> bool:
+        """Whether this step's ``leaves`` fit the kept arguments (``run`` then reads their
+        gradients). Not if other parameter or state arrays are given, or the same ones
+        moved (given other memory, or other strides), or a gradient has another size,
+        layout or dtype. A ``.data`` swap that keeps a parameter's address and strides
+        but changes its dtype is not looked for."""
         stable = [leaves[r][i] for r, i in self.stable_at]
         if not all(map(operator.is_, stable, self.stable)):
-            return None
+            return False
         if self.backend.data_pointers(stable) != self.pointers:
-            return None
+            return False
         fresh = self.backend.host_pointers([leaves[r][i] for r, i in self.fresh_at])
         if [w[1:] for w in fresh] != self.fresh_kinds:
-            return None
-        where = dict(self.stable_where)
-        where.update(zip(self.fresh_ids, fresh))
+            return False
+        self.fresh_entries = fresh
         self.fresh = np.array([w[0] for w in fresh], np.int64)
+        return True
+
+    def where(self) -> dict:
+        """``host_pointers``' entry of every input array (by node id) of the step that
+        ``fits`` accepted."""
+        where = dict(self.stable_where)
+        where.update(zip(self.fresh_ids, self.fresh_entries))
         return where
 
     def run(self, values: dict) -> None:
-        """The element-wise kernels, in place (after ``where`` accepted the leaves)."""
+        """The element-wise kernels, in place (after ``fits`` accepted the leaves)."""
         for args in self.batches:
             args.run(self.fresh, values)
 

@@ -211,7 +211,7 @@ def host_views(leaves):
 
 
 def host_pointers(leaves):
-    """(address, size, writable) of each array's host buffer (the fused kernels' inputs)."""
+    """``host_pointers`` (NumPy's) of each array's host buffer (the fused kernels' inputs)."""
     from anyopt.backends import _numpy
 
     return _numpy.host_pointers(host_views(leaves))

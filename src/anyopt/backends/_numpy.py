@@ -170,8 +170,8 @@ def host_views(leaves):
 
 
 def host_pointers(leaves):
-    """(address, size, writable, layout) of each array (the fused kernels' inputs);
-    ``layout`` is None for a C-contiguous array (see ``_fused_layout``)."""
+    """(address, size, writable, layout, dtype) of each array (the fused kernels'
+    inputs); ``layout`` is None for a C-contiguous array (see ``_fused_layout``)."""
     from anyopt.backends._fused_layout import dense_layout
     from anyopt.backends._trace import Unsupported
 
@@ -181,7 +181,7 @@ def host_pointers(leaves):
             raise Unsupported("the fused step needs NumPy arrays")
         flags = x.flags
         layout = None if flags.c_contiguous else dense_layout(x.shape, x.strides, x.itemsize)
-        out.append((x.ctypes.data, x.size, flags.writeable, layout))
+        out.append((x.ctypes.data, x.size, flags.writeable, layout, x.dtype))
     return out
 
 

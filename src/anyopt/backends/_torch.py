@@ -336,30 +336,27 @@ _HOST_DTYPES = frozenset(
 
 
 def host_pointers(leaves):
-    """(address, size, writable, layout) of each CPU tensor (the fused kernels' inputs);
-    ``layout`` is None for a contiguous tensor (see ``_fused_layout``)."""
-    from anyopt.backends._trace import Unsupported
-
-    out = []
-    for x in leaves:
-        if not (x.is_cpu and x.dtype in _HOST_DTYPES):
-            raise Unsupported("the fused step needs CPU tensors NumPy can view")
-        if x.is_contiguous():
-            out.append((x.data_ptr(), x.numel(), True, None))
-        else:
-            out.append(_strided_pointer(x))
-    return out
+    """(address, size, writable, layout, dtype) of each CPU tensor (the fused kernels'
+    inputs); ``layout`` is None for a contiguous tensor (see ``_fused_layout``)."""
+    return [
+        (x.data_ptr(), x.numel(), True, None, d)
+        if x.is_contiguous() and x.is_cpu and (d := x.dtype) in _HOST_DTYPES
+        else _strided_pointer(x)
+        for x in leaves
+    ]
 
 
 def _strided_pointer(x):
     from anyopt.backends._fused_layout import dense_layout
     from anyopt.backends._trace import Unsupported
 
+    if not (x.is_cpu and x.dtype in _HOST_DTYPES):
+        raise Unsupported("the fused step needs CPU tensors NumPy can view")
     if x.layout is not torch.strided:
         raise Unsupported(f"the fused step cannot read {x.layout} tensors")
     size = x.element_size()
     layout = dense_layout(tuple(x.shape), [s * size for s in x.stride()], size)
-    return (x.data_ptr(), x.numel(), True, layout)
+    return (x.data_ptr(), x.numel(), True, layout, x.dtype)
 
 
 def data_pointers(leaves):

@@ -98,8 +98,8 @@ class GroupRuntime:
         params = group["params"]
         return (
             len(params) == len(self.params)
-            and all(a is b for a, b in zip(params, self.params))
-            and list(names) == self.names
+            and all(map(operator.is_, params, self.params))
+            and names == self.names
         )
 
     # --- hyperparameters ---------------------------------------------------------------
@@ -183,23 +183,42 @@ class GroupRuntime:
         self.compiled_once = True
         return out
 
+    @property
+    def refuses_sparse(self) -> bool:
+        """Whether a step on gradients alone raises ``ValueError`` for sparse gradients
+        before writing anything (the fused step reads only dense memory)."""
+        return self.step_fn is not None and self.step_fn.mode == "fused"
+
     def _fused_step(self, grads: dict) -> tuple:
         """The fused step on the leaves this runtime keeps (no tree flattening): bound
-        again when the state object or a parameter's dtype or shape changes."""
-        signature = [(p.dtype, p.shape) for p in self.leaf_params]
+        again when the state object changes, or when the step refuses the leaves and a
+        parameter's dtype or shape has changed."""
         bound = self.bound
-        if bound is None or bound[0] is not self.state or bound[1] != signature:
-            run = self.step_fn.leaf_runner(self.tree, grads, self.state)
-            leaves, treedef = backends.flatten(self.state)
-            bound = self.bound = (self.state, signature, run, leaves, treedef)
-        state, _, run, state_leaves, treedef = bound
+        if bound is None or bound[0] is not self.state:
+            bound = self._bind(grads)
+        state, signature, run, state_leaves, treedef = bound
         grad_leaves = [grads[name] for name in self.leaf_names]
-        new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
+        try:
+            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
+        except ValueError:
+            if self._signature() == signature:
+                raise
+            state, signature, run, state_leaves, treedef = self._bind(grads)
+            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
         if not all(map(operator.is_, new_s, state_leaves)):
             state = backends.unflatten(treedef, new_s)
         if all(map(operator.is_, new_p, self.leaf_params)):  # written in place
             return self.tree, state
         return dict(zip(self.leaf_names, new_p)), state
+
+    def _signature(self) -> list:
+        return [(p.dtype, p.shape) for p in self.leaf_params]
+
+    def _bind(self, grads: dict) -> tuple:
+        run = self.step_fn.leaf_runner(self.tree, grads, self.state)
+        leaves, treedef = backends.flatten(self.state)
+        self.bound = (self.state, self._signature(), run, leaves, treedef)
+        return self.bound
 
     # --- state in torch's format --------------------------------------------------------
     def export(self) -> tuple[dict, dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -115,7 +116,7 @@ class Optimizer(torch.optim.Optimizer):
     @staticmethod
     def _names(group: dict) -> list:
         names = group.get("param_names")
-        return list(names) if names is not None else [str(i) for i in range(len(group["params"]))]
+        return list(names if names is not None else _index_names(len(group["params"])))
 
     def _runtime(self, i: int, names: Optional[list] = None) -> GroupRuntime:
         """Group ``i``'s runtime, built (with the state from ``self.state`` and the group's
@@ -176,12 +177,6 @@ class Optimizer(torch.optim.Optimizer):
         if len(skipped) == len(params):
             return
         names = self._names(group)
-        for name, g in zip(names, found):
-            if g is not None and g.is_sparse:
-                raise RuntimeError(
-                    f"anyopt.torch.Optimizer does not support sparse gradients (parameter "
-                    f"{name!r}), please consider SparseAdam instead"
-                )
         runtime = self._runtime(i, names)
         targets = self._spec.targets(group)
         changed = runtime.changed_static(targets)
@@ -203,7 +198,13 @@ class Optimizer(torch.optim.Optimizer):
             if loss is not None:
                 extras.setdefault("value", loss.detach() if torch.is_tensor(loss) else loss)
                 extras.setdefault("grad", grads)
-        runtime.run(grads, skipped, extras)
+        if extras or not runtime.refuses_sparse:
+            _refuse_sparse(names, found)
+        try:
+            runtime.run(grads, skipped, extras)
+        except ValueError:
+            _refuse_sparse(names, found)
+            raise
 
     def _rebuild(self, i: int, group: dict, old: GroupRuntime, changed: dict) -> GroupRuntime:
         per_param, shared = old.export()
@@ -351,3 +352,18 @@ def _by_name(groups: list, saved_groups: list) -> dict:
         for saved_id, name in zip(s["params"], s["param_names"]):
             id_map[saved_id] = current[name]
     return id_map
+
+
+@functools.lru_cache(maxsize=64)
+def _index_names(n: int) -> tuple:
+    """The names of a group's parameters when it has none: their positions."""
+    return tuple(str(i) for i in range(n))
+
+
+def _refuse_sparse(names: list, grads: list) -> None:
+    for name, g in zip(names, grads):
+        if g is not None and g.is_sparse:
+            raise RuntimeError(
+                f"anyopt.torch.Optimizer does not support sparse gradients (parameter "
+                f"{name!r}), please consider SparseAdam instead"
+            ) from None
