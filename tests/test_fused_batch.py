@@ -42,8 +42,22 @@ def _same_sizes(n, seed):
     return {f"w{i:03d}": rng.normal(size=50).astype(np.float32) for i in range(n)}
 
 
-@pytest.mark.parametrize("sizes", [(5,), (0, 7, 0, 3), (70_000,), (1, 100_000, 2, 65_536, 9)])
-def test_split_covers_every_element_once_in_balanced_parts(sizes):
+SPLIT_CASES = [
+    (5,),
+    (0, 7, 0, 3),
+    (70_000,),
+    (1, 100_000, 2, 65_536, 9),
+    (70_001, 70_001, 40_003),
+    (33_000, *[700] * 150, 90_001),
+]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("sizes", SPLIT_CASES)
+def test_split_covers_every_element_once_in_balanced_parts(sizes, threads, monkeypatch):
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
     parts, table, parallel = _fused_batch.split(sizes)
     assert parallel == (sum(sizes) >= _fused_batch.PARALLEL_MIN)
     seen = [np.zeros(s, int) for s in sizes]
@@ -52,8 +66,13 @@ def test_split_covers_every_element_once_in_balanced_parts(sizes):
         seen[m][lo:hi] += 1
     assert all((s == 1).all() for s in seen)
     assert parts[0] == 0 and parts[-1] == len(table) and (np.diff(parts) >= 0).all()
-    work = [sum(hi - lo for _, lo, hi in table[a:b]) for a, b in zip(parts[:-1], parts[1:])]
-    assert max(work) - min(work) <= 1  # every thread gets the same number of elements
+    runs = [table[a:b] for a, b in zip(parts[:-1], parts[1:])]
+    work = [sum(hi - lo for _, lo, hi in run) for run in runs]
+    large = [m for m, s in enumerate(sizes) if s >= _fused_batch.SPLIT_EACH_MIN]
+    # every thread gets the same number of elements, give or take one per large member
+    assert max(work) - min(work) <= max(1, len(large))
+    if parallel:  # and a slice of every large member
+        assert all(set(large) <= {m for m, _, _ in run} for run in runs)
 
 
 def test_many_leaves_run_as_one_batch_with_scalars_computed_once():

@@ -8,12 +8,15 @@ the per-leaf cost is a few list entries instead of a Python call and a thread wa
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from anyopt.backends._fused_codegen import batched_kernel
 from anyopt.backends._trace import Unsupported
 
 PARALLEL_MIN = 1 << 16  # below this many elements, waking threads costs more than it saves
+SPLIT_EACH_MIN = 1 << 15  # members this large get a slice on every thread (``split``)
 _COMPILED: dict[tuple, object] = {}
 _NAMESPACE: dict = {}
 
@@ -130,27 +133,41 @@ class Batch:
 
 def split(sizes: tuple) -> tuple:
     """(parts, table, parallel): rows (member, start, stop) covering every element once,
-    in ``len(parts) - 1`` runs of rows with equal element counts (one per thread)."""
+    in ``len(parts) - 1`` runs of rows with equal element counts (one per thread).
+
+    Members of ``SPLIT_EACH_MIN`` elements or more are cut into one slice per thread, so
+    the threads read every large array side by side, as torch's own loops do (after a
+    backward pass the newest gradients are still in cache, and both threads use them);
+    the small members, end to end, fill each thread's share.
+    """
     import numba
 
     total = sum(sizes)
     parallel = total >= PARALLEL_MIN
     n_parts = numba.get_num_threads() if parallel else 1
-    bounds = [total * p // n_parts for p in range(n_parts + 1)]
-    rows, parts, start, p = [], [0], 0, 0
+    rows: list[list] = [[] for _ in range(n_parts)]
+    small = []
     for m, size in enumerate(sizes):
-        lo = start
-        stop = start + size
+        if n_parts > 1 and size >= SPLIT_EACH_MIN:
+            for p in range(n_parts):
+                rows[p].append((m, size * p // n_parts, size * (p + 1) // n_parts))
+        elif size:
+            small.append((m, size))
+    have = [sum(hi - lo for _, lo, hi in r) for r in rows]
+    want = [total * (p + 1) // n_parts - total * p // n_parts for p in range(n_parts)]
+    ends = list(itertools.accumulate(max(w - h, 0) for w, h in zip(want, have)))
+    start, p = 0, 0
+    for m, size in small:
+        lo, stop = start, start + size
         while lo < stop:
-            while bounds[p + 1] <= lo:
-                parts.append(len(rows))
+            while p < n_parts - 1 and ends[p] <= lo:
                 p += 1
-            hi = min(stop, bounds[p + 1])
-            rows.append((m, lo - start, hi - start))
+            hi = stop if p == n_parts - 1 else min(stop, ends[p])
+            rows[p].append((m, lo - start, hi - start))
             lo = hi
         start = stop
-    parts += [len(rows)] * (n_parts + 1 - len(parts))
-    table = np.array(rows, np.int64).reshape(-1, 3)
+    parts = [0, *itertools.accumulate(len(r) for r in rows)]
+    table = np.array([row for r in rows for row in r], np.int64).reshape(-1, 3)
     return np.array(parts, np.int64), table, parallel
 
 
