@@ -180,10 +180,7 @@ class Plan:
             pointers = backend.host_pointers(arrays)
             self._check_dtypes(arrays, [w[4] for w in pointers])
             where = dict(zip(self._array_ids, pointers))
-        values = {
-            sid: self._read_scalar(backend, leaves[role][i], key)
-            for sid, role, i, key in self._scalar_slots
-        }
+        values = self._read_scalars(backend, leaves)
         sums: dict = {}
         keep: list = []  # C-contiguous copies of inputs laid out unlike their member
 
@@ -260,15 +257,20 @@ class Plan:
                 raise Unsupported("the arrays' dtypes are not those the step was traced with")
             self._dtypes_seen = dtypes
 
-    def _read_scalar(self, backend, leaf, key):
-        """A 0-d input's value, read through a host view kept while the leaf (and its
-        memory, where the backend can tell) stays the same."""
-        stamp = backend.storage_stamp(leaf) if hasattr(backend, "storage_stamp") else None
-        cached = self._views.get(key)
-        if cached is None or cached[0] is not leaf or cached[2] != stamp:
-            cached = self._views[key] = (leaf, backend.host_views([leaf])[0], stamp)
-        view = cached[1]
-        return view[()] if isinstance(view, np.ndarray) else view
+    def _read_scalars(self, backend, leaves) -> dict:
+        """Every 0-d input's value by node id, read through host views kept while the
+        leaf (and its memory, where the backend can tell) stays the same."""
+        stamp_of = getattr(backend, "storage_stamp", None)
+        views, values = self._views, {}
+        for sid, role, i, key in self._scalar_slots:
+            leaf = leaves[role][i]
+            stamp = stamp_of(leaf) if stamp_of is not None else None
+            cached = views.get(key)
+            if cached is None or cached[0] is not leaf or cached[2] != stamp:
+                cached = views[key] = (leaf, backend.host_views([leaf])[0], stamp)
+            view = cached[1]
+            values[sid] = view[()] if isinstance(view, np.ndarray) else view
+        return values
 
     def _write_scalars(self, backend, values, new, donate):
         """Scalar outputs: a leaf the step passes through unchanged stays the same object;

@@ -28,6 +28,14 @@ class _BatchArgs:
     def __init__(self, batch, sizes: list, columns: list, fresh_index: dict):
         self.batch, self.members = batch, range(len(batch.kernels))
         self.parts, self.table, self.kernel = batch.kernel_for(sizes, getattr(batch, "pattern", ()))
+        # the scalar arguments' arrays, refilled with each step's values (``Batch.scalars``)
+        self.scalars = batch.scalars(
+            {id(x): 0 for k in batch.kernels for x in k.scalars}, self.members
+        )
+        self.scalar_ids = [
+            (buffer, [id(k.scalars[j]) for k in (batch.kernels[:1] if shared else batch.kernels)])
+            for j, (buffer, shared) in enumerate(zip(self.scalars, batch.shared))
+        ]
         self.columns, self.fills = [], []
         for k, (ids, addresses) in enumerate(columns):
             self.columns.append(np.array(addresses, np.int64))
@@ -42,7 +50,9 @@ class _BatchArgs:
         for k, rows, at in self.fills:
             column = columns[k] = columns[k].copy()
             column[rows] = fresh[at]
-        scalars = self.batch.scalars(values, self.members)
+        scalars = self.scalars
+        for buffer, ids in self.scalar_ids:
+            buffer[:] = [values[i] for i in ids]
         n = len(self.members)
         return self.batch.launch(self.parts, self.table, self.kernel, columns, scalars, n)
 

@@ -53,16 +53,30 @@ def compile_scalars(order: list) -> Callable:
         constants[name] = a
         return name
 
+    def folded(x) -> str | None:
+        """A constant node's value, computed now (the same every step)."""
+        if x.op not in ("const", "cast", "fill") or isinstance(x.args[0], Sym):
+            return None
+        if x.op == "fill":
+            return ref(x.dtype.type(x.args[0]))
+        return ref(_cast(x.args[0], x.dtype))
+
     lines = ["def run(V, total):"]
     for x in order:
         if x.op == "in":
             continue
         target = f"V[{id(x)}]"
+        line = folded(x)
+        if line is not None:
+            lines.append(f"    {target} = {line}")
+            continue
         args = [ref(a) for a in x.args]
         dtype = f"D{len(namespace)}"
         namespace[dtype] = x.dtype
         if x.op == "sum":
             line = f"total({id(x)})"
+        elif x.op == "cast" and x.dtype.kind == "f" and x.args[0].dtype.kind in "biuf":
+            line = f"{dtype}.type({args[0]})"  # what ``_cast`` does for these
         elif x.op in ("const", "cast"):
             line = f"_cast({args[0]}, {dtype})"
         elif x.op == "fill":

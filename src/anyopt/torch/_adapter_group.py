@@ -38,6 +38,14 @@ def _same(a: Any, b: Any) -> bool:
 _MISSING = object()
 
 
+def _plain_number(value: Any) -> bool:
+    """A value ``==`` compares exactly: a Python number or string, or a tuple of them
+    (not a tensor, which may change in place, nor an object compared by identity)."""
+    if isinstance(value, tuple):
+        return all(map(_plain_number, value))
+    return value is None or type(value) in (bool, int, float, str)
+
+
 def _hyperparam_dtype(params: list) -> Any:
     """float32 for hyperparameters of low-precision parameters (b2=0.999 is 1.0 in bfloat16)."""
     dtypes = {p.dtype for p in params if p.is_floating_point()}
@@ -80,6 +88,7 @@ class GroupRuntime:
             t: v for t, v in targets.items() if t not in self.settable or not is_number(v)
         }
         self.applied: dict = {}  # set at the first sync (a ready tx holds its own values)
+        self.synced: dict | None = None  # see ``synced_with``
         self.index = StateIndex(self.names, flat)
         self.index.assign(state)
 
@@ -131,6 +140,12 @@ class GroupRuntime:
         if state is not self.state:
             self.state = state
             self.index.refresh(state)
+        # the values synced, kept where comparing them later is exact (plain numbers)
+        self.synced = dict(targets) if all(map(_plain_number, targets.values())) else None
+
+    def synced_with(self, targets: dict) -> bool:
+        """Whether ``targets`` equal the values of the last ``sync`` (nothing to do)."""
+        return self.synced is not None and targets == self.synced
 
     # --- stepping -----------------------------------------------------------------------
     def run(self, grads: dict, skipped: list, extra_args: dict) -> None:
@@ -229,6 +244,7 @@ class GroupRuntime:
         self.state = _unaliased(state, self.params)
         self.index.assign(self.state)
         self.applied = {}  # the loaded hyperparameters give way to the group's at the next step
+        self.synced = None
 
 
 def _probe(tx: Any, tree: dict, state: Any) -> Any:
