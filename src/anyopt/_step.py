@@ -108,10 +108,10 @@ class _FusedRunner:
             self.plans[key] = plan
         return plan, flat
 
-    def run_leaves(self, plan, leaves: list) -> tuple[list, list]:
+    def run_leaves(self, plan, leaves: list, grads_match: bool = False) -> tuple[list, list]:
         """``plan`` on ``leaves`` = [param, grad, state leaves]: new param and state leaves."""
         try:
-            return plan.run_native(self.backend, leaves, self.donate)
+            return plan.run_native(self.backend, leaves, self.donate, grads_match)
         except _module("_trace").Unsupported as e:  # raised before anything is written
             raise ValueError(f"make_step: mode 'fused' cannot run on these arrays: {e}") from e
 
@@ -294,7 +294,10 @@ class Step:
         """In mode ``fused`` (NumPy, torch, MLX): ``run([param leaves, grad leaves, state
         leaves]) -> (param leaves, state leaves)`` for trees like these (leaves in
         ``flatten`` order, of the same dtypes), for callers that keep the leaves themselves
-        and skip flattening every step; ``None`` in other modes."""
+        and skip flattening every step; ``None`` in other modes. ``run(leaves,
+        grads_match=True)`` tells that each gradient has its parameter's dtype, device and
+        shape (as torch checks for ``.grad``): steps that reuse their arguments then read
+        only the gradients' addresses."""
         runner = getattr(self._impl_for(params), "run", None)
         if not isinstance(runner, _FusedRunner):
             return None

@@ -165,14 +165,19 @@ class Plan:
             kernel.scalars = [same.get(id(a), a) for a in kernel.scalars]
         self.scalar_outputs = [(key, same.get(id(o), o)) for key, o in self.scalar_outputs]
 
-    def run_native(self, backend, leaves: list[list], donate: bool) -> tuple[list, list]:
+    def run_native(
+        self, backend, leaves: list[list], donate: bool, grads_match: bool = False
+    ) -> tuple[list, list]:
         """Runs the step on ``leaves`` = [param leaves, grad leaves, state leaves] of
         ``backend``'s arrays in host memory; returns the new parameter and state leaves
-        (inputs updated in place where ``donate`` allows, else new arrays)."""
+        (inputs updated in place where ``donate`` allows, else new arrays). See
+        ``Step.leaf_runner`` for ``grads_match``."""
         if self._slots is None:
             self._ready_to_run()
         recipe = self._recipe if donate else None
-        if recipe is not None and not (recipe.backend is backend and recipe.fits(leaves)):
+        if recipe is not None and not (
+            recipe.backend is backend and recipe.fits(leaves, grads_match)
+        ):
             recipe = None
         where = None  # on the recipe's path, made only if a sum needs it
         if recipe is None:

@@ -21,6 +21,12 @@ import numpy as np
 from anyopt.backends._fused_layout import uniform
 
 
+def _strides_of(where_it_is):
+    """What ``data_pointers`` tells of an array besides its address: None where it is
+    contiguous, else its shape and strides."""
+    return None if type(where_it_is) is int else where_it_is[1:]
+
+
 class _BatchArgs:
     """One batch's kernel, its work table and its address columns with the gradient
     slots to patch: ``fills`` holds (column, member rows, indices into the gradients)."""
@@ -71,6 +77,8 @@ class Recipe:
         self.fresh_at = [s.leaf for s in fresh]
         self.fresh_ids = [id(s) for s in fresh]
         self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # size, writable, layout, dtype
+        fresh_at = backend.data_pointers([leaves[r][i] for r, i in self.fresh_at])
+        self.fresh_strides = list(map(_strides_of, fresh_at))
         self.stable_where = {id(s): where[id(s)] for s in stable}
         fresh_index = {id(s): n for n, s in enumerate(fresh)}
         self.batches = []
@@ -89,18 +97,27 @@ class Recipe:
             needs = {id(s) for k in batch.kernels for s in k.scalars}
             self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
 
-    def fits(self, leaves: list) -> bool:
+    def fits(self, leaves: list, grads_match: bool = False) -> bool:
         """Whether this step's ``leaves`` fit the kept arguments (``run`` then reads their
         gradients). Not if other parameter or state arrays are given, or the same ones
         moved (given other memory, or other strides), or a gradient has another size,
         layout or dtype. A ``.data`` swap that keeps a parameter's address and strides
-        but changes its dtype is not looked for."""
+        but changes its dtype is not looked for. With ``grads_match`` (each gradient has
+        its parameter's dtype, device and shape), contiguous gradients are taken as they
+        were: only their addresses are read."""
         stable = [leaves[r][i] for r, i in self.stable_at]
         if not all(map(operator.is_, stable, self.stable)):
             return False
         if self.backend.data_pointers(stable) != self.pointers:
             return False
-        fresh = self.backend.host_pointers([leaves[r][i] for r, i in self.fresh_at])
+        fresh_leaves = [leaves[r][i] for r, i in self.fresh_at]
+        if grads_match:
+            at = self.backend.data_pointers(fresh_leaves)
+            if list(map(_strides_of, at)) == self.fresh_strides:
+                self.fresh = np.array([a if type(a) is int else a[0] for a in at], np.int64)
+                self.fresh_entries = None
+                return True
+        fresh = self.backend.host_pointers(fresh_leaves)
         if [w[1:] for w in fresh] != self.fresh_kinds:
             return False
         self.fresh_entries = fresh
@@ -111,7 +128,10 @@ class Recipe:
         """``host_pointers``' entry of every input array (by node id) of the step that
         ``fits`` accepted."""
         where = dict(self.stable_where)
-        where.update(zip(self.fresh_ids, self.fresh_entries))
+        entries = self.fresh_entries
+        if entries is None:  # gradients known to be as recorded, at new addresses
+            entries = [(int(a), *kind) for a, kind in zip(self.fresh, self.fresh_kinds)]
+        where.update(zip(self.fresh_ids, entries))
         return where
 
     def run(self, values: dict) -> None:

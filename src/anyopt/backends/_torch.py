@@ -366,6 +366,8 @@ def data_pointers(leaves):
 
 
 def _strides_at(x):
+    if x.layout is not torch.strided:  # no memory the kernels can read: matches nothing
+        return (-1, x.layout, None)
     return (x.data_ptr(), x.shape, x.stride())
 
 

@@ -213,13 +213,13 @@ class GroupRuntime:
             bound = self._bind(grads)
         state, signature, run, state_leaves, treedef = bound
         grad_leaves = [grads[name] for name in self.leaf_names]
-        try:
-            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
+        try:  # torch checks that a .grad has its parameter's dtype, device and shape
+            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves], grads_match=True)
         except ValueError:
             if self._signature() == signature:
                 raise
             state, signature, run, state_leaves, treedef = self._bind(grads)
-            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves])
+            new_p, new_s = run([self.leaf_params, grad_leaves, state_leaves], grads_match=True)
         if not all(map(operator.is_, new_s, state_leaves)):
             state = backends.unflatten(treedef, new_s)
         if all(map(operator.is_, new_p, self.leaf_params)):  # written in place
