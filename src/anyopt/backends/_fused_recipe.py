@@ -77,8 +77,8 @@ class Recipe:
         self.fresh_at = [s.leaf for s in fresh]
         self.fresh_ids = [id(s) for s in fresh]
         self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # size, writable, layout, dtype
-        fresh_at = backend.data_pointers([leaves[r][i] for r, i in self.fresh_at])
-        self.fresh_strides = list(map(_strides_of, fresh_at))
+        fresh_now = backend.data_pointers([leaves[r][i] for r, i in self.fresh_at])
+        self.fresh_strides = list(map(_strides_of, fresh_now))
         self.stable_where = {id(s): where[id(s)] for s in stable}
         fresh_index = {id(s): n for n, s in enumerate(fresh)}
         self.batches = []
