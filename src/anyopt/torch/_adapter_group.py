@@ -151,6 +151,14 @@ class GroupRuntime:
     def run(self, grads: dict, skipped: list, extra_args: dict) -> None:
         """One step on the whole group; parameters in ``skipped`` (indices) and their
         per-parameter state are restored afterwards."""
+        before = self.state
+        if not skipped and not extra_args and self.refuses_sparse:
+            # the fused step writes through the tensors' memory: no autograd involved
+            new_params, self.state = self._fused_step(grads)
+            if new_params is not self.tree or self.state is not before:
+                with torch.no_grad():
+                    self._settle(new_params, before)
+            return
         saved = [
             (
                 i,
@@ -159,24 +167,26 @@ class GroupRuntime:
             )
             for i in skipped
         ]
-        before = self.state
         with torch.no_grad():
             if self.step_fn is not None and not extra_args:
                 new_params, self.state = self._fast_step(grads)
             else:
                 updates, self.state = self.tx.update(grads, self.state, self.tree, **extra_args)
                 new_params = apply_updates(self.tree, updates)
-            moved = []
-            if new_params is not self.tree:
-                moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
-            if moved:
-                torch._foreach_copy_([p for p, _ in moved], [v for _, v in moved])
-            if self.state is not before:  # else every leaf was written in place
-                self.index.refresh(self.state)
+            self._settle(new_params, before)
             for i, param, entries in saved:
                 self.params[i].copy_(param)
                 for k, v in entries.items():
                     self.index.per_param[i][k].copy_(v)
+
+    def _settle(self, new_params: dict, before: Any) -> None:
+        """Copies new parameter values into the parameters, and indexes a new state."""
+        if new_params is not self.tree:
+            moved = [(p, new_params[n]) for n, p in self.tree.items() if new_params[n] is not p]
+            if moved:
+                torch._foreach_copy_([p for p, _ in moved], [v for _, v in moved])
+        if self.state is not before:  # else every leaf was written in place
+            self.index.refresh(self.state)
 
     def _fast_step(self, grads: dict) -> tuple:
         if self.step_fn.mode == "fused":
