@@ -220,3 +220,18 @@ def test_a_state_that_cannot_be_sized_keeps_its_timing():
     settings = harness.Settings(warmup=1, compiled_warmup=1, repeat=2, min_time=0.0)
     (res,) = harness.measure_in_turns([v], settings)
     assert res.ms is not None and res.state_bytes is None and "state size" in res.note
+
+
+def test_the_training_loop_benchmark_prints_a_row_per_optimizer():
+    pytest.importorskip("torch")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "torch_training_loop.py"
+    args = ["--iterations", "2", "--models", "cnn-channels-last", "--optimizers", "sgd"]
+    out = subprocess.run(
+        [sys.executable, str(script), *args], env=_env(), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    assert [" ".join(r[2:-3]) for r in rows] == ["torch.optim fused", "anyopt.torch.SGD"]
+    assert all(r[0] == "cnn-channels-last" and r[1] == "sgd" for r in rows)
+    assert all(float(r[-3]) > 0 and r[-2] == "ms" for r in rows)
+    assert rows[0][-1] == "1.000x" and float(rows[1][-1].rstrip("x")) > 0
