@@ -99,6 +99,27 @@ def test_numpy_arrays_laid_out_alike_are_stepped_in_place():
     assert all(params[k] is before[k] for k in params)  # written through their memory
 
 
+def test_mlx_transposed_parameters_match_the_reference_and_leave_their_base_alone():
+    mx = pytest.importorskip("mlx.core")
+    if "fused" not in anyopt.step_modes("mlx"):
+        pytest.skip("no fused mode on MLX here")
+    tx = TXS["adamw"]()
+    base = mx.array(_numpy_tree(0, "c")["a"])
+    kept = np.array(base)
+    params = {"a": base.T, "c": mx.array(_numpy_tree(0, "c")["c"])}
+    ref = {k: np.array(v) for k, v in params.items()}
+    step = anyopt.make_step(tx, "fused")
+    state, ref_state = step.init(params), tx.init(ref)
+    for seed in range(3):
+        drawn = _numpy_tree(10 + seed, "c", 0.3)
+        grads = {"a": drawn["a"].T, "c": drawn["c"]}
+        params, state = step(params, {k: mx.array(v) for k, v in grads.items()}, state)
+        ref, ref_state = reference_step(tx, ref, grads, ref_state)
+    for k in ref:
+        np.testing.assert_allclose(np.array(params[k]), ref[k], rtol=2e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.array(base), kept)  # a view's base is not written
+
+
 torch = pytest.importorskip("torch")
 
 
