@@ -751,3 +751,28 @@ def test_a_group_without_params_is_a_key_error_as_in_torch():
         torch.optim.Adam(groups)
     with pytest.raises(KeyError, match="params"):
         anyopt.torch.Optimizer(groups, anyopt.adam, lr=0.1)
+
+
+def test_group_values_changed_in_place_or_by_hand_between_steps_are_seen():
+    """A list of betas changed in place, and an lr set by hand, after steps that skipped
+    the hyperparameter checks (the group unchanged): the next step uses them, as torch's."""
+    import anyopt.torch as anyopt_torch
+
+    ours, theirs = make_model(), make_model()
+    opt = anyopt_torch.Adam(ours.parameters(), lr=0.05)
+    ref = torch.optim.Adam(theirs.parameters(), lr=0.05)
+    for t in range(8):
+        if t == 2:
+            opt.param_groups[0]["betas"] = [0.9, 0.99]
+            ref.param_groups[0]["betas"] = (0.9, 0.99)
+        if t == 4:
+            opt.param_groups[0]["betas"][1] = 0.95
+            ref.param_groups[0]["betas"] = (0.9, 0.95)
+        if t == 6:
+            opt.param_groups[0]["lr"] = ref.param_groups[0]["lr"] = 0.01
+        for model, o in ((ours, opt), (theirs, ref)):
+            o.zero_grad()
+            loss_of(model).backward()
+            o.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -23,7 +23,7 @@ from anyopt.backends._fused_layout import uniform
 
 def _strides_of(where_it_is):
     """What ``data_pointers`` tells of an array besides its address: None where it is
-    contiguous, else its shape and strides."""
+    contiguous, else its strides."""
     return None if type(where_it_is) is int else where_it_is[1:]
 
 

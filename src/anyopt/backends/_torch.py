@@ -361,14 +361,16 @@ def _strided_pointer(x):
 
 def data_pointers(leaves):
     """Where each tensor is: its address, and its strides where it is not contiguous
-    (``host_pointers`` checked them fully once: this tells whether they still are)."""
+    (``host_pointers`` checked them fully once: this tells whether they still are; a
+    shape or dtype changed at the same address and strides is not seen)."""
     return [x.data_ptr() if x.is_contiguous() else _strides_at(x) for x in leaves]
 
 
 def _strides_at(x):
-    if x.layout is not torch.strided:  # no memory the kernels can read: matches nothing
-        return (-1, x.layout, None)
-    return (x.data_ptr(), x.shape, x.stride())
+    try:
+        return (x.data_ptr(), x.stride())
+    except RuntimeError:  # a sparse tensor: no memory the kernels can read
+        return (-1, x.layout)
 
 
 SCALARS_IN_PLACE = True  # a 0-d tensor's NumPy view writes through (fused steps, donated)

@@ -36,6 +36,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 _MISSING = object()
+_OWN_KEYS = ("params", "param_names", "anyopt_state")  # checked by ``matches``, or ours
 
 
 def _plain_number(value: Any) -> bool:
@@ -89,6 +90,7 @@ class GroupRuntime:
         }
         self.applied: dict = {}  # set at the first sync (a ready tx holds its own values)
         self.synced: dict | None = None  # see ``synced_with``
+        self.synced_items: list | None = None  # see ``group_unchanged``
         self.index = StateIndex(self.names, flat)
         self.index.assign(state)
 
@@ -146,6 +148,22 @@ class GroupRuntime:
     def synced_with(self, targets: dict) -> bool:
         """Whether ``targets`` equal the values of the last ``sync`` (nothing to do)."""
         return self.synced is not None and targets == self.synced
+
+    def remember(self, group: dict) -> None:
+        """Keeps the group's items after a sync, where every value but the parameters and
+        the state is a plain number (a list or tensor may change in place)."""
+        plain = all(_plain_number(v) for k, v in group.items() if k not in _OWN_KEYS)
+        self.synced_items = list(group.items()) if plain and self.synced is not None else None
+
+    def group_unchanged(self, group: dict) -> bool:
+        """Whether the group holds the same items as at the last ``remember`` (then its
+        hyperparameters need no checks: ``matches`` has checked its parameters)."""
+        if self.synced_items is None:
+            return False
+        try:
+            return list(group.items()) == self.synced_items
+        except RuntimeError:  # a new value whose == is a tensor
+            return False
 
     # --- stepping -----------------------------------------------------------------------
     def run(self, grads: dict, skipped: list, extra_args: dict) -> None:
@@ -254,7 +272,7 @@ class GroupRuntime:
         self.state = _unaliased(state, self.params)
         self.index.assign(self.state)
         self.applied = {}  # the loaded hyperparameters give way to the group's at the next step
-        self.synced = None
+        self.synced, self.synced_items = None, None
 
 
 def _probe(tx: Any, tree: dict, state: Any) -> Any:

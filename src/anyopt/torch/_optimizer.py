@@ -178,12 +178,14 @@ class Optimizer(torch.optim.Optimizer):
             return
         names = self._names(group)
         runtime = self._runtime(i, names)
-        targets = self._spec.targets(group)
-        if not runtime.synced_with(targets):
-            changed = runtime.changed_static(targets)
-            if changed:
-                runtime = self._rebuild(i, group, runtime, changed)
-            runtime.sync(targets)
+        if not runtime.group_unchanged(group):
+            targets = self._spec.targets(group)
+            if not runtime.synced_with(targets):
+                changed = runtime.changed_static(targets)
+                if changed:
+                    runtime = self._rebuild(i, group, runtime, changed)
+                runtime.sync(targets)
+            runtime.remember(group)
         for k in skipped:
             found[k] = torch.zeros_like(params[k])
         grads = dict(zip(names, found))
