@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import numpy as np
 import pytest
 
 import anyopt
 from anyopt.backends import _fused, _trace
-from anyopt.backends._fused_scalars import compile_scalars
+from anyopt.backends._fused_scalars import LIBM, compile_scalars
 
 pytest.importorskip("numba")
 
@@ -26,9 +29,19 @@ TRANSFORMS = {
 }
 
 
+_LIBC_MATH = ctypes.CDLL(ctypes.util.find_library("m"))
+for _name in ("exp", "log", "pow", "tanh", "cos"):
+    getattr(_LIBC_MATH, _name).restype = ctypes.c_double
+    getattr(_LIBC_MATH, _name).argtypes = [ctypes.c_double] * (2 if _name == "pow" else 1)
+
+
 def _ufunc_value(x, values):
-    """One node with NumPy's ufuncs (the independent reference for the generated code)."""
+    """One node with NumPy's ufuncs, or C's float64 functions for ``LIBM``'s operations on
+    floats (the independent reference for the generated code)."""
     args = [values[id(a)] if isinstance(a, _trace.Sym) else a for a in x.args]
+    if x.op in LIBM and x.dtype.kind == "f":
+        operands = [float(x.dtype.type(a)) for a in args]
+        return x.dtype.type(getattr(_LIBC_MATH, x.op)(*operands))
     if x.op in ("const", "cast"):
         return np.asarray(args[0]).astype(x.dtype)[()]
     if x.op == "fill":

@@ -179,6 +179,8 @@ class Plan:
             recipe.backend is backend and recipe.fits(leaves, grads_match)
         ):
             recipe = None
+        if recipe is not None and recipe.run_compiled(self, leaves):
+            return self._outputs(leaves, {})
         where = None  # on the recipe's path, made only if a sum needs it
         if recipe is None:
             arrays = [leaves[r][i] for r, i in self._array_at]
@@ -220,6 +222,11 @@ class Plan:
         self._write_scalars(backend, values, new, donate)
         if backend.NAME != "numpy":  # scalars and new arrays were made on the host
             new = {key: backend.from_host(x) for key, x in new.items()}
+        return self._outputs(leaves, new)
+
+    def _outputs(self, leaves: list, new: dict) -> tuple[list, list]:
+        """The new parameter and state leaves: ``new`` arrays by output key, the others
+        written in place into their destinations."""
         if not new and self._outs_are_inputs:
             return list(leaves[0]), list(leaves[2])
         # an output missing from ``new`` was written in place into its destination

@@ -18,7 +18,9 @@ import operator
 
 import numpy as np
 
+from anyopt.backends import _fused_prologue
 from anyopt.backends._fused_layout import uniform
+from anyopt.backends._trace import Unsupported
 
 
 def _strides_of(where_it_is):
@@ -50,15 +52,17 @@ class _BatchArgs:
                 at = np.array([fresh_index[ids[m]] for m in rows], np.int64)
                 self.fills.append((k, np.array(rows, np.int64), at))
 
-    def run(self, fresh: np.ndarray, values: dict):
-        """Runs the kernel; for a sum, returns each member's total."""
+    def run(self, fresh: np.ndarray, values: dict | None):
+        """Runs the kernel (its scalar arguments taken from ``values``, or as they are
+        where that is None); for a sum, returns each member's total."""
         columns = list(self.columns)
         for k, rows, at in self.fills:
             column = columns[k] = columns[k].copy()
             column[rows] = fresh[at]
         scalars = self.scalars
-        for buffer, ids in self.scalar_ids:
-            buffer[:] = [values[i] for i in ids]
+        if values is not None:
+            for buffer, ids in self.scalar_ids:
+                buffer[:] = [values[i] for i in ids]
         n = len(self.members)
         return self.batch.launch(self.parts, self.table, self.kernel, columns, scalars, n)
 
@@ -96,6 +100,7 @@ class Recipe:
             sizes = [m[0][1] for m in members]
             needs = {id(s) for k in batch.kernels for s in k.scalars}
             self.sums[id(batch)] = (_BatchArgs(batch, sizes, columns, fresh_index), needs)
+        self.prologue, self.steps = None, 0
 
     def fits(self, leaves: list, grads_match: bool = False) -> bool:
         """Whether this step's ``leaves`` fit the kept arguments (``run`` then reads their
@@ -138,6 +143,26 @@ class Recipe:
         """The element-wise kernels, in place (after ``fits`` accepted the leaves)."""
         for args in self.batches:
             args.run(self.fresh, values)
+
+    def run_compiled(self, plan, leaves: list) -> bool:
+        """Runs the whole step (after ``fits`` accepted ``leaves``) with its scalar program
+        compiled (``Prologue``), once these arguments have served ``COMPILE_AFTER`` steps;
+        False, with nothing run, where it cannot."""
+        prologue = self.prologue
+        if prologue is None:
+            self.steps += 1
+            if self.steps != _fused_prologue.COMPILE_AFTER:
+                return False
+            try:
+                prologue = self.prologue = _fused_prologue.Prologue(plan, self, leaves)
+            except Unsupported:
+                return False
+        if not prologue.fits(leaves):
+            return False
+        prologue.run()
+        for args in self.batches:
+            args.run(self.fresh, None)
+        return True
 
     def run_sums(self, batch, values: dict, sums: dict) -> bool:
         """Every sum of ``batch`` into ``sums``; False (nothing run) unless all the

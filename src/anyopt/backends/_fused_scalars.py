@@ -6,10 +6,17 @@ its ufuncs, about ten times cheaper per call); other operations call the ufunc (
 float32 scalars does not round like ``np.power``). Values live in a dict keyed by node
 id, shared with the kernels' argument lists; a sum calls back into the plan, which runs
 its batched reduction.
+
+``exp``, ``log``, ``**``, ``tanh`` and ``cos`` of floats (``LIBM``) are the C library's
+float64 functions on the operands converted to the node's dtype, rounded to that dtype
+(``math``'s functions, with C's results where ``math`` raises). The compiled program
+(``_fused_prologue``) calls the same functions, so both give the same bits; NumPy's
+float32 ufuncs have their own implementations, less accurate than this.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -40,11 +47,48 @@ def _cast(value, dtype):
     return _numpy.astype(value, dtype)
 
 
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _log(x: float) -> float:
+    if x > 0:
+        return math.log(x)
+    return -math.inf if x == 0 else math.nan
+
+
+def _cos(x: float) -> float:
+    return math.nan if math.isinf(x) else math.cos(x)
+
+
+def _odd(y: float) -> bool:
+    return math.fmod(y, 2.0) in (1.0, -1.0)
+
+
+def _pow(x: float, y: float) -> float:
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -math.inf if x < 0 and _odd(y) else math.inf
+    except ValueError:  # C returns a pole's infinity, or NaN for a root of a negative
+        if x == 0:
+            return math.copysign(math.inf, x) if _odd(y) else math.inf
+        return math.nan
+
+
+# float operations computed as C's float64 functions (see the module's text)
+LIBM = {"exp": _exp, "log": _log, "pow": _pow, "tanh": math.tanh, "cos": _cos}
+
+
 def compile_scalars(order: list) -> Callable:
     """``run(values, total)``: sets ``values[id(x)]`` for every node ``x`` of ``order``
     (not inputs; their values must be set); ``total(id)`` returns a sum's value."""
     constants: dict = {}
     namespace: dict = {"_cast": _cast, "_where": _where}
+    namespace.update((f"L_{op}", fn) for op, fn in LIBM.items())
 
     def ref(a) -> str:
         if isinstance(a, Sym):
@@ -83,6 +127,9 @@ def compile_scalars(order: list) -> Callable:
             line = f"{dtype}.type({args[0]})"
         elif x.op == "where":
             line = f"_where({', '.join(args)}, {dtype})"
+        elif x.op in LIBM and x.dtype.kind == "f":
+            operands = ", ".join(f"float({dtype}.type({a}))" for a in args)
+            line = f"{dtype}.type(L_{x.op}({operands}))"
         elif x.op in _INFIX and any(isinstance(a, Sym) for a in x.args):
             line = f"{args[0]} {_INFIX[x.op]} {args[1]}"
         else:
