@@ -66,6 +66,8 @@ class Prologue:
     def __init__(self, plan, recipe, leaves: list):
         if any(x.op == "sum" for x in plan.scalar_order):
             raise Unsupported("the scalar program waits for sums")
+        if any(x.op in LIBM and x.dtype.kind != "f" for x in plan.scalar_order):
+            raise Unsupported("NumPy's ufuncs compute this program's exp, log or **")
         if not getattr(recipe.backend, "SCALARS_IN_PLACE", False):
             raise Unsupported("the backend's 0-d arrays cannot be written in place")
         inputs = [s for s in plan.inputs.values() if s.scalar]

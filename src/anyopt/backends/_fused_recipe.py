@@ -7,9 +7,8 @@ state arrays are the same objects at the same addresses, checks the gradients fu
 ``host_pointers`` does), and patches their addresses into the kept columns. Anything else
 falls back to the full path, which builds a new recipe.
 
-Backends opt in with ``data_pointers(leaves)``: where each array is, its address (and
-strides where it is not contiguous); torch, whose ``.data`` can be swapped under the same
-object.
+Backends opt in with ``data_pointers(leaves)``: where the arrays are, their addresses and
+strides; torch, whose ``.data`` can be swapped under the same object.
 """
 
 from __future__ import annotations
@@ -21,12 +20,6 @@ import numpy as np
 from anyopt.backends import _fused_prologue
 from anyopt.backends._fused_layout import uniform
 from anyopt.backends._trace import Unsupported
-
-
-def _strides_of(where_it_is):
-    """What ``data_pointers`` tells of an array besides its address: None where it is
-    contiguous, else its strides."""
-    return None if type(where_it_is) is int else where_it_is[1:]
 
 
 class _BatchArgs:
@@ -82,7 +75,7 @@ class Recipe:
         self.fresh_ids = [id(s) for s in fresh]
         self.fresh_kinds = [where[id(s)][1:] for s in fresh]  # size, writable, layout, dtype
         fresh_now = backend.data_pointers([leaves[r][i] for r, i in self.fresh_at])
-        self.fresh_strides = list(map(_strides_of, fresh_now))
+        self.fresh_strides = fresh_now[1] if fresh_now is not None else None
         self.stable_where = {id(s): where[id(s)] for s in stable}
         fresh_index = {id(s): n for n, s in enumerate(fresh)}
         self.batches = []
@@ -108,8 +101,8 @@ class Recipe:
         moved (given other memory, or other strides), or a gradient has another size,
         layout or dtype. A ``.data`` swap that keeps a parameter's address and strides
         but changes its dtype is not looked for. With ``grads_match`` (each gradient has
-        its parameter's dtype, device and shape), contiguous gradients are taken as they
-        were: only their addresses are read."""
+        its parameter's dtype, device and shape), gradients with the strides seen when the
+        arguments were kept are taken as they were: only their addresses are read."""
         stable = [leaves[r][i] for r, i in self.stable_at]
         if not all(map(operator.is_, stable, self.stable)):
             return False
@@ -118,8 +111,8 @@ class Recipe:
         fresh_leaves = [leaves[r][i] for r, i in self.fresh_at]
         if grads_match:
             at = self.backend.data_pointers(fresh_leaves)
-            if list(map(_strides_of, at)) == self.fresh_strides:
-                self.fresh = np.array([a if type(a) is int else a[0] for a in at], np.int64)
+            if at is not None and at[1] == self.fresh_strides:
+                self.fresh = np.array(at[0], np.int64)
                 self.fresh_entries = None
                 return True
         fresh = self.backend.host_pointers(fresh_leaves)

@@ -359,18 +359,17 @@ def _strided_pointer(x):
     return (x.data_ptr(), x.numel(), True, layout, x.dtype)
 
 
+_DATA_PTR, _STRIDE = torch.Tensor.data_ptr, torch.Tensor.stride
+
+
 def data_pointers(leaves):
-    """Where each tensor is: its address, and its strides where it is not contiguous
-    (``host_pointers`` checked them fully once: this tells whether they still are; a
-    shape or dtype changed at the same address and strides is not seen)."""
-    return [x.data_ptr() if x.is_contiguous() else _strides_at(x) for x in leaves]
-
-
-def _strides_at(x):
+    """(addresses, strides) of the tensors, or None if one has no strided memory (sparse):
+    whether they are still where ``host_pointers`` found them (a shape or dtype changed at
+    the same address and strides is not seen)."""
     try:
-        return (x.data_ptr(), x.stride())
-    except RuntimeError:  # a sparse tensor: no memory the kernels can read
-        return (-1, x.layout)
+        return list(map(_DATA_PTR, leaves)), list(map(_STRIDE, leaves))
+    except RuntimeError:
+        return None
 
 
 SCALARS_IN_PLACE = True  # a 0-d tensor's NumPy view writes through (fused steps, donated)

@@ -26,7 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="default: %(default)s")
     p.add_argument("--frameworks", help="subset of numpy,jax,torch,mlx (default: all installed)")
     p.add_argument("--repeat", type=int, help="timed repetitions, median kept (default: 7)")
-    p.add_argument("--warmup", type=int, default=3, help="warm-up steps (default: 3; +3 compiled)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="warm-up steps (default: 3; compiled variants +3, and without --quick +16 more: "
+        "fused steps compile their scalar programs then)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: 3 repetitions, small floor")
     p.add_argument("--isolate", action="store_true", help="each variant in a subprocess (peak RSS)")
     p.add_argument("--exclude", help="skip variants: comma-separated framework:name globs")
@@ -70,7 +76,10 @@ def resolve(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
 def make_settings(args: argparse.Namespace) -> Settings:
     repeat = args.repeat or (3 if args.quick else 7)
     min_time = 0.0 if args.quick else 0.05
-    return Settings(args.warmup, args.warmup + 3, repeat, min_time)
+    from anyopt.backends._fused_prologue import COMPILE_AFTER  # fused steps compile then
+
+    compiled_warmup = args.warmup + 3 + (0 if args.quick else COMPILE_AFTER)
+    return Settings(args.warmup, compiled_warmup, repeat, min_time)
 
 
 def run_bench(
