@@ -83,9 +83,7 @@ class Prologue:
                 continue
             if dest is None or not dest.scalar or dest.dtype != out.dtype:
                 raise Unsupported("a 0-d output has no 0-d input of its dtype to go to")
-            k = position[id(dest)]
-            if k in self.written:
-                raise Unsupported("two 0-d outputs go to one input")
+            k = position[id(dest)]  # each output goes to its own position
             self.written.add(k)
             stores.append((k, out.dtype, source.ref(out, out.dtype)))
         slots = []
@@ -101,7 +99,6 @@ class Prologue:
         lines = ["def prologue(P):", *loads, *(f"    {x}" for x in source.body)]
         lines += [f"    {_at(k, dtype)} = {expr}" for k, dtype, expr in stores] + ["    return"]
         self.fn = _compile("\n".join(lines) + "\n")
-        self.buffers = [args.scalars for args in recipe.batches]  # kept alive with `slots`
         self.backend, self.inputs, self.at = recipe.backend, inputs, [s.leaf for s in inputs]
         self.addresses = np.zeros(len(inputs) + len(slots), np.int64)
         self.addresses[len(inputs) :] = slots
