@@ -24,7 +24,8 @@ from anyopt.backends._trace import Unsupported
 
 class _BatchArgs:
     """One batch's kernel, its work table and its address columns with the gradient
-    slots to patch: ``fills`` holds (column, member rows, indices into the gradients)."""
+    slots to patch: ``fills`` holds (column, member rows, indices into the gradients),
+    or (column, None, a slice of the gradients) where those fill the whole column."""
 
     def __init__(self, batch, sizes: list, columns: list, fresh_index: dict):
         self.batch, self.members = batch, range(len(batch.kernels))
@@ -43,15 +44,21 @@ class _BatchArgs:
             rows = [m for m, i in enumerate(ids) if i in fresh_index]
             if rows:
                 at = np.array([fresh_index[ids[m]] for m in rows], np.int64)
-                self.fills.append((k, np.array(rows, np.int64), at))
+                if len(rows) == len(ids) and np.array_equal(at, np.arange(at[0], at[0] + len(at))):
+                    self.fills.append((k, None, slice(int(at[0]), int(at[0]) + len(at))))
+                else:
+                    self.fills.append((k, np.array(rows, np.int64), at))
 
     def run(self, fresh: np.ndarray, values: dict | None):
         """Runs the kernel (its scalar arguments taken from ``values``, or as they are
         where that is None); for a sum, returns each member's total."""
         columns = list(self.columns)
         for k, rows, at in self.fills:
-            column = columns[k] = columns[k].copy()
-            column[rows] = fresh[at]
+            if rows is None:
+                columns[k] = fresh[at]
+            else:
+                column = columns[k] = columns[k].copy()
+                column[rows] = fresh[at]
         scalars = self.scalars
         if values is not None:
             for buffer, ids in self.scalar_ids:
